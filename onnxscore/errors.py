@@ -1,0 +1,36 @@
+"""User-facing errors: each one's message is a single line saying what is wrong and how to fix it."""
+
+
+class OnnxscoreError(Exception):
+    """Base of every error onnxscore reports to a user (the CLI prints it without a traceback)."""
+
+
+class ModelLoadError(OnnxscoreError):
+    """The model file is missing, unreadable, not ONNX, or fails the checker."""
+
+
+class InputError(OnnxscoreError):
+    """An input batch, shape, option or setting is unusable."""
+
+
+class ProxyError(OnnxscoreError):
+    """A proxy cannot be computed (unknown name, missing parameter, no activation site)."""
+
+
+class ProviderError(OnnxscoreError):
+    """The requested onnxruntime execution provider is not usable here."""
+
+
+class ConverterError(OnnxscoreError):
+    """A framework model could not be converted to ONNX."""
+
+
+class MissingExtraError(OnnxscoreError):
+    """An optional dependency (a framework converter, Ray, matplotlib) is not installed."""
+
+    def __init__(self, package: str, extra: str):
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{package} is not installed; install it with: pip install \"onnxscore[{extra}]\""
+        )

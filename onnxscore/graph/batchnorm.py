@@ -1,0 +1,85 @@
+"""Make every BatchNormalization use the statistics of the current batch (PyTorch train mode)."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from onnxscore.graph.view import GraphView, attr, tensor_info
+
+
+def _decompose(model: onnx.ModelProto, node: onnx.NodeProto, opset: int, rank: int, dtype) -> list:
+    """Batch-statistics BN written with elementary ops (any opset, any execution provider)."""
+    x, scale, bias = node.input[0], node.input[1], node.input[2]
+    y = node.output[0]
+    p = f"{y}__onnxscore_bn"
+    axes = [0] + list(range(2, rank))
+    eps = float(attr(node, "epsilon", 1e-5))
+    npdt = helper.tensor_dtype_to_np_dtype(dtype)
+    inits = [
+        numpy_helper.from_array(np.array(eps, dtype=npdt), f"{p}_eps"),
+        numpy_helper.from_array(np.array([1, -1] + [1] * (rank - 2), dtype=np.int64), f"{p}_cshape"),
+    ]
+
+    def reduce_mean(src, dst):
+        if opset >= 18:
+            inits.append(numpy_helper.from_array(np.array(axes, dtype=np.int64), f"{dst}_axes"))
+            return helper.make_node("ReduceMean", [src, f"{dst}_axes"], [dst], keepdims=1)
+        return helper.make_node("ReduceMean", [src], [dst], axes=axes, keepdims=1)
+
+    nodes = [
+        reduce_mean(x, f"{p}_mean"),
+        helper.make_node("Sub", [x, f"{p}_mean"], [f"{p}_centred"]),
+        helper.make_node("Mul", [f"{p}_centred", f"{p}_centred"], [f"{p}_sq"]),
+        reduce_mean(f"{p}_sq", f"{p}_var"),
+        helper.make_node("Add", [f"{p}_var", f"{p}_eps"], [f"{p}_vareps"]),
+        helper.make_node("Sqrt", [f"{p}_vareps"], [f"{p}_std"]),
+        helper.make_node("Div", [f"{p}_centred", f"{p}_std"], [f"{p}_norm"]),
+        helper.make_node("Reshape", [scale, f"{p}_cshape"], [f"{p}_scale"]),
+        helper.make_node("Reshape", [bias, f"{p}_cshape"], [f"{p}_bias"]),
+        helper.make_node("Mul", [f"{p}_norm", f"{p}_scale"], [f"{p}_scaled"]),
+        helper.make_node("Add", [f"{p}_scaled", f"{p}_bias"], [y]),
+    ]
+    model.graph.initializer.extend(inits)
+    return nodes
+
+
+def use_batch_statistics(model: onnx.ModelProto, only_training_mode: bool = False) -> int:
+    """Rewrite BatchNormalization into batch-statistics arithmetic in place; return how many.
+
+    Why not training_mode=1: onnxruntime 1.31 computes it wrongly, and differently on every
+    run, once any graph optimisation is on (tests/graph/test_batchnorm.py shows it). The
+    rewrite is exact at every optimisation level and on every execution provider.
+    With `only_training_mode`, only nodes already in training mode are rewritten (--bn exported).
+    """
+    view = GraphView(model)
+
+    def selected(n):
+        return n.op_type == "BatchNormalization" and (
+            not only_training_mode or attr(n, "training_mode", 0) == 1)
+
+    if not any(selected(n) for n in model.graph.node):
+        return 0
+    info = tensor_info(model)
+    new_nodes, count, stats = [], 0, set()
+    for n in model.graph.node:
+        if not selected(n):
+            new_nodes.append(n)
+            continue
+        dtype, rank = info.get(n.input[0], (onnx.TensorProto.FLOAT, None))
+        rank = rank or 4  # BN in the wild is almost always on NCHW feature maps
+        new_nodes.extend(_decompose(model, n, view.opset, rank, dtype or onnx.TensorProto.FLOAT))
+        stats.update(n.input[3:5])
+        count += 1
+    del model.graph.node[:]
+    model.graph.node.extend(new_nodes)
+    _drop_unused(model, stats)
+    return count
+
+
+def _drop_unused(model: onnx.ModelProto, names: set[str]) -> None:
+    """Remove running-stat initializers no node reads any more."""
+    used = {i for n in model.graph.node for i in n.input}
+    keep = [t for t in model.graph.initializer if t.name not in names or t.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(keep)

@@ -1,0 +1,119 @@
+"""A networkx view of an ONNX graph: nodes by index, edges from producer to consumer tensors."""
+from __future__ import annotations
+
+from functools import cached_property
+
+import networkx as nx
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+
+class GraphView:
+    """Read-only queries over `model.graph` (producers, consumers, constants, execution order)."""
+
+    def __init__(self, model: onnx.ModelProto):
+        self.model = model
+        self.graph = model.graph
+
+    @cached_property
+    def producer(self) -> dict[str, int]:
+        """Tensor name -> index of the node that writes it."""
+        return {out: i for i, n in enumerate(self.graph.node) for out in n.output if out}
+
+    @cached_property
+    def consumers(self) -> dict[str, list[int]]:
+        """Tensor name -> indices of the nodes that read it."""
+        cons: dict[str, list[int]] = {}
+        for i, n in enumerate(self.graph.node):
+            for name in n.input:
+                if name:
+                    cons.setdefault(name, []).append(i)
+        return cons
+
+    @cached_property
+    def nx(self) -> nx.DiGraph:
+        """Node-level DiGraph: an edge i -> j when node j reads a tensor node i writes."""
+        g = nx.DiGraph()
+        g.add_nodes_from(range(len(self.graph.node)))
+        for name, readers in self.consumers.items():
+            src = self.producer.get(name)
+            if src is not None:
+                g.add_edges_from((src, dst) for dst in readers)
+        return g
+
+    @cached_property
+    def order(self) -> list[int]:
+        """Execution order: topological, ties broken by position in the file."""
+        return list(nx.lexicographical_topological_sort(self.nx))
+
+    @cached_property
+    def initializers(self) -> dict[str, onnx.TensorProto]:
+        return {t.name: t for t in self.graph.initializer}
+
+    @cached_property
+    def graph_inputs(self) -> list[onnx.ValueInfoProto]:
+        """Inputs that are fed at run time (not initializers)."""
+        inits = set(self.initializers)
+        return [i for i in self.graph.input if i.name not in inits]
+
+    @cached_property
+    def opset(self) -> int:
+        for o in self.model.opset_import:
+            if o.domain in ("", "ai.onnx"):
+                return o.version
+        return 0
+
+    def op_types(self) -> set[str]:
+        return {n.op_type for n in self.graph.node}
+
+    def constant_value(self, name: str) -> np.ndarray | None:
+        """Value of a tensor fixed at build time (initializer or Constant node), else None."""
+        if not name:
+            return None
+        if name in self.initializers:
+            t = self.initializers[name]
+            if t.data_location == onnx.TensorProto.EXTERNAL:
+                return None
+            return numpy_helper.to_array(t)
+        idx = self.producer.get(name)
+        if idx is None:
+            return None
+        node = self.graph.node[idx]
+        if node.op_type != "Constant":
+            return None
+        for a in node.attribute:
+            if a.name == "value":
+                return numpy_helper.to_array(a.t)
+            if a.name == "value_float":
+                return np.array(a.f, dtype=np.float32)
+            if a.name == "value_floats":
+                return np.array(list(a.floats), dtype=np.float32)
+            if a.name == "value_int":
+                return np.array(a.i, dtype=np.int64)
+        return None
+
+
+def attr(node: onnx.NodeProto, name: str, default=None):
+    """An attribute's Python value, or `default`."""
+    for a in node.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a)
+    return default
+
+
+def tensor_info(model: onnx.ModelProto) -> dict[str, tuple[int, int | None]]:
+    """Tensor name -> (element type, rank or None), from one best-effort shape inference."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # inference is best effort; callers fall back to float / runtime shapes
+        inferred = model
+    g = inferred.graph
+    info = {}
+    for v in list(g.value_info) + list(g.input) + list(g.output):
+        if v.type.HasField("tensor_type"):
+            tt = v.type.tensor_type
+            info[v.name] = (tt.elem_type, len(tt.shape.dim) if tt.HasField("shape") else None)
+    for t in g.initializer:
+        info[t.name] = (t.data_type, len(t.dims))
+    return info

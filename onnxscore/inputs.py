@@ -1,0 +1,142 @@
+"""The input batch: which graph input, its per-sample shape, and the data fed to it."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+
+from onnxscore.errors import InputError
+from onnxscore.graph.view import GraphView
+
+FLOAT_INPUTS = {
+    onnx.TensorProto.FLOAT: np.float32,
+    onnx.TensorProto.FLOAT16: np.float16,
+    onnx.TensorProto.DOUBLE: np.float64,
+}
+
+
+@dataclass
+class InputSpec:
+    """The graph input that receives the batch, and the shape of one sample."""
+
+    name: str
+    sample_shape: tuple[int, ...]
+    dtype: type
+    fixed_batch: int | None  # the batch size baked into the file, if any
+
+
+def parse_shape(text) -> tuple[int, ...] | None:
+    """'3,32,32' / '3x32x32' / a sequence -> a tuple of positive ints (one sample's shape)."""
+    if text is None:
+        return None
+    parts = text.replace("x", ",").split(",") if isinstance(text, str) else list(text)
+    try:
+        shape = tuple(int(p) for p in parts if str(p).strip())
+    except ValueError:
+        raise InputError(f"--input-shape '{text}' is not a list of integers; write e.g. 3,32,32") from None
+    if not shape or any(d <= 0 for d in shape):
+        raise InputError(f"--input-shape '{text}' must list positive sizes, e.g. 3,32,32")
+    return shape
+
+
+def input_spec(model: onnx.ModelProto, name: str | None = None, sample_shape=None) -> InputSpec:
+    """Pick the input to feed and resolve its per-sample shape (symbolic dims need --input-shape)."""
+    inputs = GraphView(model).graph_inputs
+    if not inputs:
+        raise InputError("the model has no runtime input; it needs one float input to feed a batch to")
+    if name is None:
+        if len(inputs) > 1:
+            listed = ", ".join(i.name for i in inputs)
+            raise InputError(f"the model has several inputs ({listed}); choose one with --input NAME")
+        vi = inputs[0]
+    else:
+        vi = next((i for i in inputs if i.name == name), None)
+        if vi is None:
+            listed = ", ".join(i.name for i in inputs)
+            raise InputError(f"the model has no input named '{name}'; its inputs are: {listed}")
+    tt = vi.type.tensor_type
+    if tt.elem_type not in FLOAT_INPUTS:
+        tname = onnx.helper.tensor_dtype_to_string(tt.elem_type).replace("TensorProto.", "").lower()
+        raise InputError(
+            f"input '{vi.name}' has type {tname}; onnxscore feeds float batches (images, features), "
+            "so score a model whose input is float (e.g. after the embedding for token models)"
+        )
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+    if not dims:
+        raise InputError(f"input '{vi.name}' has no batch dimension; export it with a leading batch axis")
+    fixed = dims[0]
+    given = parse_shape(sample_shape)
+    if given is not None:
+        if len(given) != len(dims) - 1:
+            raise InputError(
+                f"--input-shape has {len(given)} dims but input '{vi.name}' has {len(dims) - 1} per sample"
+            )
+        clash = [(g, d) for g, d in zip(given, dims[1:]) if d is not None and g != d]
+        if clash:
+            raise InputError(
+                f"--input-shape {given} contradicts the model's fixed sizes {tuple(dims[1:])}"
+            )
+        shape = given
+    elif any(d is None for d in dims[1:]):
+        shown = ["?" if d is None else str(d) for d in dims[1:]]
+        raise InputError(
+            f"input '{vi.name}' has symbolic sizes ({','.join(shown)}) besides the batch; "
+            "give one sample's shape with --input-shape, e.g. 3,224,224"
+        )
+    else:
+        shape = tuple(dims[1:])
+    return InputSpec(vi.name, tuple(shape), FLOAT_INPUTS[tt.elem_type], fixed)
+
+
+def load_data(data, spec: InputSpec, batch: int) -> np.ndarray:
+    """The first `batch` rows of user data (an array or a .npy path), checked against the input."""
+    label = "--data"
+    if isinstance(data, (str, os.PathLike)):
+        label = f"--data {data}"
+        if not os.path.isfile(data):
+            raise InputError(f"{label}: file not found; pass a .npy file saved with numpy.save")
+        try:
+            data = np.load(data, allow_pickle=False, mmap_mode="r")
+        except (ValueError, OSError) as exc:
+            raise InputError(f"{label} is not a readable .npy array ({exc}); save it with numpy.save") from None
+    arr = np.asarray(data)
+    if arr.dtype != np.float32:
+        raise InputError(
+            f"{label} has dtype {arr.dtype}; give float32 already normalised for the model "
+            "(arr.astype(np.float32))"
+        )
+    if arr.shape[1:] != spec.sample_shape:
+        raise InputError(
+            f"{label} has samples of shape {arr.shape[1:]}, but input '{spec.name}' takes "
+            f"{spec.sample_shape} (the model's layout, e.g. NCHW vs NHWC)"
+        )
+    if arr.shape[0] < batch:
+        raise InputError(f"{label} has {arr.shape[0]} rows but the batch size is {batch}; "
+                         f"pass more rows or a smaller --batch-size")
+    return np.ascontiguousarray(arr[:batch], dtype=spec.dtype)
+
+
+def random_batch(spec: InputSpec, batch: int, seed: int) -> np.ndarray:
+    """Seeded standard-normal batch of the input's shape (the embedded default input)."""
+    x = np.random.default_rng(seed).standard_normal((batch, *spec.sample_shape))
+    return x.astype(spec.dtype)
+
+
+def noise_like(x: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    """ePADS's input perturbation E ~ N(0, sigma^2), from its own stream default_rng([seed, 1])."""
+    e = np.random.default_rng([seed, 1]).standard_normal(x.shape) * sigma
+    return e.astype(x.dtype)
+
+
+def make_batch_dynamic(model: onnx.ModelProto, name: str) -> None:
+    """Make the batch dim of `name` and of every output symbolic (in place), dropping stale
+    value_info so shapes are re-derived at run time."""
+    for vi in list(model.graph.input) + list(model.graph.output):
+        if vi.name == name or vi in model.graph.output:
+            dims = vi.type.tensor_type.shape.dim
+            if len(dims):
+                dims[0].Clear()
+                dims[0].dim_param = "batch"
+    del model.graph.value_info[:]

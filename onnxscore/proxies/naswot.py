@@ -1,0 +1,36 @@
+"""NASWOT (Mellor et al., ICML 2021): log|det K|, K = N_A - Hamming distance of the codes."""
+from __future__ import annotations
+
+import numpy as np
+
+from onnxscore.errors import ProxyError
+from onnxscore.proxies.codes import ProxyContext, SiteCodes
+from onnxscore.proxies.registry import register
+
+
+def kernel(sites: list[SiteCodes], batch: int) -> np.ndarray:
+    """K[i, j] = number of units on which samples i and j agree, over all sites (float64)."""
+    gram = np.zeros((batch, batch), dtype=np.float64)
+    ones = np.zeros(batch, dtype=np.float64)
+    n_units = 0
+    for site in sites:
+        c = site.unpacked(slice(0, batch)).astype(np.float32)  # exact: site sums < 2**24
+        gram += c @ c.T
+        ones += c.sum(axis=1, dtype=np.float64)
+        n_units += site.units
+    # agree = both 1 + both 0 = G + (N - a_i - a_j + G)
+    return n_units - ones[:, None] - ones[None, :] + 2.0 * gram
+
+
+@register(
+    "naswot",
+    "log-determinant of the Hamming kernel of binary activation codes (NASWOT, ICML 2021)",
+)
+def naswot(sites: list[SiteCodes], ctx: ProxyContext) -> float:
+    sign, logdet = np.linalg.slogdet(kernel(sites, ctx.batch_size))
+    if sign == 0 or not np.isfinite(logdet):
+        raise ProxyError(
+            "NASWOT kernel is singular (two inputs have identical activation codes); "
+            "the score is -inf (use distinct inputs or a larger network)"
+        )
+    return float(logdet)

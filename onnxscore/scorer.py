@@ -1,0 +1,247 @@
+"""The scoring pipeline: load -> rewrite graph -> one onnxruntime session -> codes -> proxies."""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+
+from onnxscore import __version__
+from onnxscore.errors import InputError, ModelLoadError, OnnxscoreError, ProxyError
+from onnxscore.graph.batchnorm import use_batch_statistics
+from onnxscore.graph.expose import expose_sites
+from onnxscore.graph.init import INIT_MODES, redraw
+from onnxscore.graph.params import count_params
+from onnxscore.graph.sites import find_sites, subgraph_activations
+from onnxscore.graph.view import GraphView
+from onnxscore.inputs import (InputSpec, input_spec, load_data, make_batch_dynamic, noise_like,
+                              random_batch)
+from onnxscore.loaders import LoadedModel, load_model
+from onnxscore.proxies import registry
+from onnxscore.proxies.codes import ProxyContext, SiteCodes
+from onnxscore import runtime
+
+BN_MODES = ("batch", "exported")
+BATCH_REDUCERS = {"BatchNormalization", "ReduceMean", "ReduceSum", "ReduceSumSquare"}
+NORMALISERS = {"BatchNormalization", "ReduceMean", "InstanceNormalization", "LayerNormalization",
+               "GroupNormalization"}
+
+
+@dataclass
+class ScoreResult:
+    """Scores of one model with everything needed to reproduce them."""
+
+    model: str
+    scores: dict[str, float | None]
+    errors: dict[str, str]
+    sites: int
+    units: int
+    params: int
+    settings: dict
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """The JSON object printed by `onnxscore --json` (null scores are explained in errors)."""
+        return {
+            "model": self.model, "scores": self.scores, "errors": self.errors,
+            "sites": self.sites, "units": self.units, "params": self.params,
+            "settings": self.settings, "warnings": self.warnings,
+        }
+
+
+@dataclass
+class Prepared:
+    """A rewritten model ready to run: its session, the site outputs and what was found."""
+
+    session: object
+    site_outputs: list[str]
+    spec: InputSpec
+    params: int
+    batch_coupled: bool  # BN uses batch statistics, so B and 2B runs differ
+    provider: str
+    warnings: list[str]
+
+
+class Scorer:
+    """Scores models with fixed settings; the batch and noise depend only on the seed, so every
+    model scored by one Scorer (or by two Scorers with equal settings) sees the same inputs."""
+
+    def __init__(self, *, batch_size: int = 128, seed: int = 0, sigma: float = 1.0, data=None,
+                 bn: str = "batch", init: str = "keep", provider: str | None = None,
+                 input_name: str | None = None, input_shape=None, mu: float | None = None,
+                 sigma_params: float | None = None, activations: str = "relu", threads: int = 0,
+                 fmt: str | None = None):
+        if batch_size < 2:
+            raise InputError(f"--batch-size must be at least 2 (got {batch_size}); the papers use 128")
+        if bn not in BN_MODES:
+            raise InputError(f"unknown --bn '{bn}'; use batch (batch statistics) or exported")
+        if init not in INIT_MODES:
+            raise InputError(f"unknown --init '{init}'; use one of {', '.join(INIT_MODES)}")
+        if not sigma > 0:
+            raise InputError(f"--sigma must be positive (got {sigma})")
+        self.batch_size, self.seed, self.sigma = batch_size, seed, sigma
+        self.data, self.bn, self.init = data, bn, init
+        self.provider, self.input_name, self.input_shape = provider, input_name, input_shape
+        self.mu, self.sigma_params, self.activations = mu, sigma_params, activations
+        self.threads, self.fmt = threads, fmt
+        self._providers = runtime.choose_providers(provider)
+
+    # -- settings ---------------------------------------------------------------------------
+    def data_label(self) -> str:
+        if self.data is None:
+            return f"random-normal(seed={self.seed})"
+        if isinstance(self.data, (str, os.PathLike)):
+            return str(self.data)
+        return "array"
+
+    def settings(self, provider: str | None = None) -> dict:
+        """Every setting that changes a score (the store keys results on these)."""
+        s = {
+            "seed": self.seed, "batch_size": self.batch_size, "sigma": self.sigma, "bn": self.bn,
+            "init": self.init, "data": self.data_label(), "activations": self.activations,
+            "provider": provider or self._providers[0],
+            "onnxruntime": runtime.ort_version(), "onnxscore": __version__,
+        }
+        if self.mu is not None or self.sigma_params is not None:
+            s.update(mu=self.mu, sigma_params=self.sigma_params)
+        if self.input_name or self.input_shape:
+            s.update(input=self.input_name, input_shape=self.input_shape)
+        return s
+
+    # -- preparation -----------------------------------------------------------------------
+    def prepare(self, loaded: LoadedModel) -> Prepared:
+        """Rewrite a copy of the model (sites exposed, BN mode, init) and open its session."""
+        work = onnx.ModelProto()
+        work.CopyFrom(loaded.proto)
+        if work.functions:
+            work = onnx.inliner.inline_local_functions(work)
+        warnings: list[str] = []
+        view = GraphView(work)
+        sites = find_sites(view, self.activations)
+        hidden = subgraph_activations(view)
+        if hidden:
+            warnings.append(f"{hidden} activation(s) inside If/Loop/Scan bodies cannot be captured and are not sites")
+        if not sites:
+            raise ProxyError(
+                f"{loaded.label} has no activation site (Relu, Clip with min 0, LeakyRelu, PRelu); "
+                "proxies need ReLU-family activations (--activations extended adds GELU/Swish/...)"
+            )
+        ops = view.op_types()
+        if "Conv" in ops and not ops & NORMALISERS:
+            warnings.append(
+                "the model has convolutions but no BatchNormalization: BN was probably folded at "
+                "export; re-export with BN kept (PyTorch: torch.onnx.export(..., "
+                "training=torch.onnx.TrainingMode.TRAINING) or dynamo=True, optimize=False)"
+            )
+        merged = sum(s.merged_consumers > 1 for s in sites)
+        if merged:
+            warnings.append(
+                f"{merged} activation site(s) feed several convolutions: the exporter probably merged "
+                "identical ReLU modules, which then count once (the papers' hooks count each module); "
+                "export PyTorch with dynamo=True, optimize=False to keep them"
+            )
+        params = count_params(work)
+        # --bn exported still rewrites nodes the file itself puts in training mode (see batchnorm.py)
+        n_bn = use_batch_statistics(work, only_training_mode=self.bn == "exported")
+        # Samples interact through batch statistics (BN, or BN written as ReduceMean arithmetic by
+        # tf2onnx): then the B-sample clean pass cannot be cut out of the 2B ePADS pass.
+        coupled = n_bn > 0 or bool(GraphView(work).op_types() & BATCH_REDUCERS)
+        redraw(work, self.init, self.seed)
+        spec = input_spec(work, self.input_name, self.input_shape)
+        if spec.fixed_batch is not None:
+            make_batch_dynamic(work, spec.name)
+        outputs = expose_sites(work, sites)
+        work.ir_version = min(work.ir_version, 10) if work.ir_version else 10
+        try:
+            data = work.SerializeToString()
+        except ValueError as exc:
+            raise ModelLoadError(f"{loaded.label} is over 2 GB once rewritten; keep weights as external data") from exc
+        try:
+            sess = runtime.make_session(data, self._providers, threads=self.threads,
+                                        external_dir=loaded.external_dir,
+                                        strict=self.provider not in (None, "auto"))
+        except OnnxscoreError:
+            raise
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelLoadError(f"onnxruntime cannot load {loaded.label}: {first}") from exc
+        return Prepared(sess, outputs, spec, params, coupled, sess.get_providers()[0], warnings)
+
+    # -- running ---------------------------------------------------------------------------
+    def batch(self, spec: InputSpec) -> np.ndarray:
+        if self.data is None:
+            return random_batch(spec, self.batch_size, self.seed)
+        return load_data(self.data, spec, self.batch_size)
+
+    def _run(self, prep: Prepared, x: np.ndarray, label: str) -> list[SiteCodes]:
+        try:
+            outs = prep.session.run(prep.site_outputs, {prep.spec.name: x})
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0]
+            hint = ""
+            if prep.spec.fixed_batch is not None and prep.spec.fixed_batch != x.shape[0]:
+                hint = (f"; the model was exported with a fixed batch of {prep.spec.fixed_batch} baked into "
+                        "its graph: re-export with a dynamic batch axis or pass a --batch-size that fits")
+            raise InputError(f"onnxruntime failed to run {label} on a batch of {x.shape[0]}: {first}{hint}") from exc
+        codes = []
+        for name, arr in zip(prep.site_outputs, outs):
+            codes.append(SiteCodes.from_bool(name, arr))
+        return codes
+
+    def _capture(self, prep: Prepared, label: str, clean_needed: bool, paired_needed: bool):
+        """Run the forwards the proxies need: 2B (clean + perturbed) and/or B clean."""
+        x = self.batch(prep.spec)
+        paired = clean = None
+        if paired_needed:
+            x2 = np.concatenate([x, x + noise_like(x, self.sigma, self.seed)])
+            paired = self._run(prep, x2, label)
+            if not prep.batch_coupled:  # no batch statistics: the clean half is the clean pass
+                clean = [SiteCodes(c.name, c.bits[: self.batch_size], c.units, c.conv) for c in paired]
+        if clean_needed and clean is None:
+            clean = self._run(prep, x, label)
+        return clean, paired
+
+    def capture(self, model, paired: bool = False) -> list[SiteCodes]:
+        """The packed activation codes onnxscore computes proxies from (B rows, or 2B if paired)."""
+        loaded = load_model(model, fmt=self.fmt, input_shape=self.input_shape)
+        clean, pair = self._capture(self.prepare(loaded), loaded.label, not paired, paired)
+        return pair if paired else clean
+
+    def score(self, model, proxies=("epads",)) -> ScoreResult:
+        """Score one model (path, bytes, ModelProto or framework model path) with `proxies`."""
+        names = registry.parse(proxies)
+        for name in registry.explicit(proxies):  # asked for by name: missing settings are fatal
+            if any(getattr(self, p) is None for p in registry.get(name).params):
+                raise ProxyError(f"{name} needs --mu and --sigma-params (target size in thousands of parameters)")
+        loaded = load_model(model, fmt=self.fmt, input_shape=self.input_shape)
+        prep = self.prepare(loaded)
+        paired_needed = any(registry.get(n).paired for n in names)
+        clean_needed = any(not registry.get(n).paired for n in names)
+        clean, paired = self._capture(prep, loaded.label, clean_needed, paired_needed)
+        ctx = ProxyContext(self.seed, self.batch_size, prep.params, self.mu, self.sigma_params)
+        scores: dict[str, float | None] = {}
+        errors: dict[str, str] = {}
+        for name in names:
+            spec = registry.get(name)
+            try:
+                value = float(spec.fn(paired if spec.paired else clean, ctx))
+                if not math.isfinite(value):
+                    raise ProxyError(f"{name} is not finite ({value})")
+                scores[name] = value
+            except OnnxscoreError as exc:
+                scores[name], errors[name] = None, str(exc)
+            except Exception as exc:  # one failing proxy must not hide the others
+                scores[name], errors[name] = None, f"{type(exc).__name__}: {exc}"
+        some = paired or clean
+        return ScoreResult(
+            model=loaded.label, scores=scores, errors=errors, sites=len(some),
+            units=int(sum(c.units for c in some)), params=prep.params,
+            settings=self.settings(prep.provider), warnings=prep.warnings,
+        )
+
+
+def score(model, proxies=("epads",), **settings) -> ScoreResult:
+    """Score one model: `onnxscore.score("net.onnx", proxies=["epads", "naswot"], seed=0)`."""
+    return Scorer(**settings).score(model, proxies)
