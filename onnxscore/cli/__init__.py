@@ -1,0 +1,1 @@
+"""The `onnxscore` command line: a thin click layer over the Python API."""

@@ -1,0 +1,82 @@
+"""`onnxscore` entry point: a click group whose default subcommand is `score`."""
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+
+import click
+
+from onnxscore import __version__
+from onnxscore.errors import OnnxscoreError
+
+# Each name is a module onnxscore/cli/<name>.py exposing a click command called `command`.
+SUBCOMMANDS = ["score", "proxies", "rank"]
+DEFAULT = "score"
+
+
+class DefaultGroup(click.Group):
+    """`onnxscore model.onnx ...` means `onnxscore score model.onnx ...`."""
+
+    def list_commands(self, ctx):
+        return list(SUBCOMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in SUBCOMMANDS:
+            return None
+        return importlib.import_module(f"onnxscore.cli.{name.replace('-', '_')}").command
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in SUBCOMMANDS and args[0] not in ("--help", "-h", "--version"):
+            args = [DEFAULT, *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             invoke_without_command=False)
+@click.version_option(__version__, prog_name="onnxscore")
+def cli():
+    """Score untrained ONNX models with training-free NAS proxies (ePADS, NASWOT, SWAP).
+
+    `onnxscore MODEL --proxy epads` is short for `onnxscore score MODEL --proxy epads`.
+    Add --debug anywhere to see tracebacks.
+    """
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors print one line on stderr and exit 2 (tracebacks only with --debug)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    try:
+        cli.main(args=args, prog_name="onnxscore", standalone_mode=False)
+    except OnnxscoreError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"onnxscore: error: {exc}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("onnxscore: interrupted", err=True)
+        return 130
+    except click.ClickException as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"onnxscore: error: {exc.format_message()}", err=True)
+        return exc.exit_code if exc.exit_code else 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("onnxscore: interrupted", err=True)
+        return 130
+    except Exception as exc:  # a bug of ours: still one line unless --debug
+        if debug:
+            traceback.print_exc()
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        click.echo(f"onnxscore: internal error: {type(exc).__name__}: {msg} (rerun with --debug "
+                   "for the traceback and report it)", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

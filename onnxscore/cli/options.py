@@ -1,0 +1,47 @@
+"""Click options shared by the commands that score (score, rank, evaluate, search)."""
+from __future__ import annotations
+
+import click
+
+from onnxscore.graph.init import INIT_MODES
+
+
+def scoring_options(fn):
+    """Every setting that changes a score, with the papers' defaults."""
+    opts = [
+        click.option("--proxy", "-p", "proxy", default="epads", show_default=True,
+                     help="epads, naswot, swap, reg-swap, a comma list, or all."),
+        click.option("--batch-size", "-b", type=int, default=128, show_default=True,
+                     help="Samples per batch (ePADS runs 2B: clean + perturbed)."),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed of the default batch, the noise, the permutations and re-init."),
+        click.option("--sigma", type=float, default=1.0, show_default=True,
+                     help="Std of ePADS's input noise."),
+        click.option("--data", type=click.Path(dir_okay=False), default=None,
+                     help="float32 .npy already in the model's layout and normalisation; first B rows used."),
+        click.option("--bn", type=click.Choice(["batch", "exported"]), default="batch", show_default=True,
+                     help="batch: BatchNorm uses batch statistics (the papers); exported: as in the file."),
+        click.option("--init", type=click.Choice(list(INIT_MODES)), default="keep", show_default=True,
+                     help="keep the file's weights, or re-draw them (normal: N(0,1); kaiming) from --seed."),
+        click.option("--provider", default=None,
+                     help="Force an onnxruntime execution provider (cpu, cuda, or a full name). Default: CUDA if it works, else CPU."),
+        click.option("--input", "input_name", default=None, help="Input to feed, for models with several."),
+        click.option("--input-shape", default=None,
+                     help="One sample's shape, e.g. 3,32,32 (for symbolic sizes; also for PyTorch factories)."),
+        click.option("--mu", type=float, default=None, help="reg-swap: target size in thousands of parameters."),
+        click.option("--sigma-params", type=float, default=None, help="reg-swap: width of the size penalty."),
+        click.option("--activations", type=click.Choice(["relu", "extended"]), default="relu", show_default=True,
+                     help="relu: ReLU, ReLU6 (Clip), LeakyReLU, PReLU (the papers); extended adds GELU, Swish, ..."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+SCORER_KEYS = ("batch_size", "seed", "sigma", "data", "bn", "init", "provider", "input_name",
+               "input_shape", "mu", "sigma_params", "activations")
+
+
+def scorer_kwargs(kw: dict) -> dict:
+    """The subset of parsed CLI options that onnxscore.Scorer takes."""
+    return {k: kw[k] for k in SCORER_KEYS if k in kw}

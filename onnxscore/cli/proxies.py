@@ -1,0 +1,16 @@
+"""`onnxscore proxies`: list every registered proxy with its description and direction."""
+from __future__ import annotations
+
+import click
+
+
+@click.command("proxies")
+def command():
+    """List the proxies: name, direction and what each measures."""
+    from onnxscore.proxies import registry
+
+    specs = [registry.get(n) for n in registry.names()]
+    width = max(len(s.name) for s in specs)
+    for s in specs:
+        direction = "higher is better" if s.higher_is_better else "lower is better"
+        click.echo(f"{s.name:<{width}}  {direction}  {s.description}")
