@@ -130,13 +130,36 @@ def noise_like(x: np.ndarray, sigma: float, seed: int) -> np.ndarray:
     return e.astype(x.dtype)
 
 
-def make_batch_dynamic(model: onnx.ModelProto, name: str) -> None:
-    """Make the batch dim of `name` and of every output symbolic (in place), dropping stale
-    value_info so shapes are re-derived at run time."""
-    for vi in list(model.graph.input) + list(model.graph.output):
-        if vi.name == name or vi in model.graph.output:
-            dims = vi.type.tensor_type.shape.dim
-            if len(dims):
-                dims[0].Clear()
-                dims[0].dim_param = "batch"
+def other_inputs(model: onnx.ModelProto, fed: str, rows: int, seed: int) -> dict[str, np.ndarray]:
+    """Feeds for the inputs besides the scored one (seeded normal if float, zeros otherwise),
+    so a model with several inputs runs; their batch dim follows the scored batch."""
+    feeds = {}
+    for k, vi in enumerate(GraphView(model).graph_inputs):
+        if vi.name == fed:
+            continue
+        tt = vi.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+        if dims:
+            dims[0] = rows
+        if any(d is None for d in dims):
+            raise InputError(
+                f"input '{vi.name}' (not the scored one) has symbolic sizes besides the batch; "
+                "onnxscore cannot invent its shape: export it with static sizes"
+            )
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        if tt.elem_type in FLOAT_INPUTS:
+            feeds[vi.name] = np.random.default_rng([seed, 4, k]).standard_normal(dims).astype(dtype)
+        else:
+            feeds[vi.name] = np.zeros(dims, dtype=dtype)
+    return feeds
+
+
+def make_batch_dynamic(model: onnx.ModelProto) -> None:
+    """Make the batch dim of every runtime input and output symbolic (in place), dropping stale
+    value_info so shapes are re-derived at run time (a batch baked into a Reshape still fails)."""
+    for vi in GraphView(model).graph_inputs + list(model.graph.output):
+        dims = vi.type.tensor_type.shape.dim
+        if len(dims):
+            dims[0].Clear()
+            dims[0].dim_param = "batch"
     del model.graph.value_info[:]

@@ -26,10 +26,11 @@ class LoadedModel:
         )
 
 
-def _check(proto: onnx.ModelProto, label: str) -> None:
-    """Run the ONNX checker; a failure is a ModelLoadError naming the first problem."""
+def _check(proto: onnx.ModelProto, label: str, path: str | None = None) -> None:
+    """Run the ONNX checker; a failure is a ModelLoadError naming the first problem.
+    With external data the checker must get the path (it resolves data files beside it)."""
     try:
-        onnx.checker.check_model(proto)
+        onnx.checker.check_model(path if path is not None else proto)
     except onnx.checker.ValidationError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(
@@ -75,7 +76,9 @@ def load_onnx_file(path: str | os.PathLike) -> LoadedModel:
     loaded = LoadedModel(proto, label, str(p.resolve().parent))
     if loaded.has_external_data:
         _check_external_files(loaded)
-    _check(proto, label)
+        _check(proto, label, str(p))
+    else:
+        _check(proto, label)
     return loaded
 
 

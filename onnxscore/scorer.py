@@ -17,7 +17,7 @@ from onnxscore.graph.params import count_params
 from onnxscore.graph.sites import find_sites, subgraph_activations
 from onnxscore.graph.view import GraphView
 from onnxscore.inputs import (InputSpec, input_spec, load_data, make_batch_dynamic, noise_like,
-                              random_batch)
+                              other_inputs, random_batch)
 from onnxscore.loaders import LoadedModel, load_model
 from onnxscore.proxies import registry
 from onnxscore.proxies.codes import ProxyContext, SiteCodes
@@ -62,6 +62,13 @@ class Prepared:
     batch_coupled: bool  # BN uses batch statistics, so B and 2B runs differ
     provider: str
     warnings: list[str]
+    model: onnx.ModelProto | None = None  # the rewritten model (for inputs besides the scored one)
+    seed: int = 0
+
+    def extra_feeds(self, rows: int) -> dict:
+        if self.model is None or len(GraphView(self.model).graph_inputs) < 2:
+            return {}
+        return other_inputs(self.model, self.spec.name, rows, self.seed)
 
 
 class Scorer:
@@ -151,7 +158,7 @@ class Scorer:
         redraw(work, self.init, self.seed)
         spec = input_spec(work, self.input_name, self.input_shape)
         if spec.fixed_batch is not None:
-            make_batch_dynamic(work, spec.name)
+            make_batch_dynamic(work)
         outputs = expose_sites(work, sites)
         work.ir_version = min(work.ir_version, 10) if work.ir_version else 10
         try:
@@ -167,7 +174,8 @@ class Scorer:
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelLoadError(f"onnxruntime cannot load {loaded.label}: {first}") from exc
-        return Prepared(sess, outputs, spec, params, coupled, sess.get_providers()[0], warnings)
+        return Prepared(sess, outputs, spec, params, coupled, sess.get_providers()[0], warnings,
+                        work, self.seed)
 
     # -- running ---------------------------------------------------------------------------
     def batch(self, spec: InputSpec) -> np.ndarray:
@@ -177,7 +185,8 @@ class Scorer:
 
     def _run(self, prep: Prepared, x: np.ndarray, label: str) -> list[SiteCodes]:
         try:
-            outs = prep.session.run(prep.site_outputs, {prep.spec.name: x})
+            feeds = {prep.spec.name: x, **prep.extra_feeds(x.shape[0])}
+            outs = prep.session.run(prep.site_outputs, feeds)
         except Exception as exc:
             first = str(exc).strip().splitlines()[0]
             hint = ""

@@ -1,0 +1,85 @@
+"""Execution-provider choice: CUDA only when onnxruntime lists it AND a driver loads."""
+from __future__ import annotations
+
+import pytest
+
+from onnxscore import runtime
+from onnxscore.errors import ProviderError
+
+GPU_BUILD = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+@pytest.fixture()
+def fake(monkeypatch):
+    preloads = []
+
+    def set_env(available, driver):
+        monkeypatch.setattr(runtime.ort, "get_available_providers", lambda: list(available))
+        monkeypatch.setattr(runtime, "cuda_driver_present", lambda: driver)
+        monkeypatch.setattr(runtime, "_preload_cuda_libs", lambda: preloads.append(1))
+        return preloads
+
+    return set_env
+
+
+def test_gpu_build_without_driver_uses_cpu(fake):
+    preloads = fake(GPU_BUILD, driver=False)
+    assert runtime.choose_providers() == ["CPUExecutionProvider"]
+    assert preloads == []
+
+
+def test_gpu_build_with_driver_asks_for_cuda_then_cpu(fake):
+    preloads = fake(GPU_BUILD, driver=True)
+    assert runtime.choose_providers(None) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert preloads == [1]  # pip-installed CUDA libraries are preloaded first
+
+
+def test_cpu_build_never_asks_for_cuda(fake):
+    fake(["AzureExecutionProvider", "CPUExecutionProvider"], driver=True)
+    assert runtime.choose_providers("auto") == ["CPUExecutionProvider"]
+
+
+def test_forced_cpu_and_aliases(fake):
+    fake(GPU_BUILD, driver=True)
+    assert runtime.choose_providers("cpu") == ["CPUExecutionProvider"]
+    assert runtime.choose_providers("CUDA") == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def test_forced_cuda_without_driver_is_an_error(fake):
+    fake(GPU_BUILD, driver=False)
+    with pytest.raises(ProviderError, match="driver"):
+        runtime.choose_providers("cuda")
+
+
+def test_forced_provider_missing_from_build_is_an_error(fake):
+    fake(["CPUExecutionProvider"], driver=False)
+    with pytest.raises(ProviderError, match="not available"):
+        runtime.choose_providers("cuda")
+
+
+def test_silent_fallback_is_detected_when_strict():
+    """onnxruntime-gpu without CUDA libraries returns a CPU session when CUDA is requested."""
+    from tests.models import ConvNet
+
+    class FakeSession:
+        def get_providers(self):
+            return ["CPUExecutionProvider"]
+
+    model = ConvNet().onnx().SerializeToString()
+    real = runtime.ort.InferenceSession
+    try:
+        runtime.ort.InferenceSession = lambda *a, **k: FakeSession()
+        with pytest.raises(ProviderError, match="fell back"):
+            runtime.make_session(model, ["CUDAExecutionProvider", "CPUExecutionProvider"], strict=True)
+        sess = runtime.make_session(model, ["CUDAExecutionProvider", "CPUExecutionProvider"])
+        assert sess.get_providers()[0] == "CPUExecutionProvider"
+    finally:
+        runtime.ort.InferenceSession = real
+
+
+def test_score_reports_the_provider_actually_used():
+    import onnxscore
+    from tests.models import ConvNet
+
+    res = onnxscore.score(ConvNet().onnx(), ["naswot"], batch_size=8)
+    assert res.settings["provider"] == "CPUExecutionProvider"
