@@ -126,8 +126,8 @@ def random_batch(spec: InputSpec, batch: int, seed: int) -> np.ndarray:
 
 def noise_like(x: np.ndarray, sigma: float, seed: int) -> np.ndarray:
     """ePADS's input perturbation E ~ N(0, sigma^2), from its own stream default_rng([seed, 1])."""
-    e = np.random.default_rng([seed, 1]).standard_normal(x.shape) * sigma
-    return e.astype(x.dtype)
+    e = np.random.default_rng([seed, 1]).standard_normal(x.shape).astype(x.dtype)
+    return e * x.dtype.type(sigma)
 
 
 def other_inputs(model: onnx.ModelProto, fed: str, rows: int, seed: int) -> dict[str, np.ndarray]:

@@ -71,8 +71,8 @@ def test_reg_swap_formula(net, batch):
 
 
 def test_epads_equals_naive(net, batch):
-    noise = np.random.default_rng([SEED, 1]).standard_normal(batch.shape) * SIGMA
-    both = np.concatenate([batch, batch + noise.astype(np.float32)])
+    noise = np.random.default_rng([SEED, 1]).standard_normal(batch.shape).astype(np.float32) * np.float32(SIGMA)
+    both = np.concatenate([batch, batch + noise])
     pre, _ = net.forward(both)  # one forward of 2B: BN statistics over both halves
     assert min(np.abs(p).min() for p in pre) > 1e-5
     codes = codes_of(pre)
