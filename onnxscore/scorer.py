@@ -11,7 +11,7 @@ import onnx
 from onnxscore import __version__
 from onnxscore.errors import InputError, ModelLoadError, OnnxscoreError, ProxyError
 from onnxscore.graph.batchnorm import use_batch_statistics
-from onnxscore.graph.expose import expose_sites
+from onnxscore.graph.expose import expose_sites, site_shapes
 from onnxscore.graph.init import INIT_MODES, redraw
 from onnxscore.graph.params import count_params
 from onnxscore.graph.sites import find_sites, subgraph_activations
@@ -64,6 +64,8 @@ class Prepared:
     warnings: list[str]
     model: onnx.ModelProto | None = None  # the rewritten model (for inputs besides the scored one)
     seed: int = 0
+    packed_units: list[int] | None = None  # set when sites leave onnxruntime as packed bits
+    conv: list[bool] | None = None  # per site: 4-D feature map (from shape inference)
 
     def extra_feeds(self, rows: int) -> dict:
         if self.model is None or len(GraphView(self.model).graph_inputs) < 2:
@@ -79,7 +81,7 @@ class Scorer:
                  bn: str = "batch", init: str = "keep", provider: str | None = None,
                  input_name: str | None = None, input_shape=None, mu: float | None = None,
                  sigma_params: float | None = None, activations: str = "relu", threads: int = 0,
-                 fmt: str | None = None):
+                 fmt: str | None = None, pack: bool | None = None, pack_budget_mb: float = 768):
         if batch_size < 2:
             raise InputError(f"--batch-size must be at least 2 (got {batch_size}); the papers use 128")
         if bn not in BN_MODES:
@@ -93,6 +95,7 @@ class Scorer:
         self.provider, self.input_name, self.input_shape = provider, input_name, input_shape
         self.mu, self.sigma_params, self.activations = mu, sigma_params, activations
         self.threads, self.fmt = threads, fmt
+        self.pack, self.pack_budget_mb = pack, pack_budget_mb  # memory plan, see _pack_in_graph
         self._providers = runtime.choose_providers(provider)
 
     # -- settings ---------------------------------------------------------------------------
@@ -159,7 +162,10 @@ class Scorer:
         spec = input_spec(work, self.input_name, self.input_shape)
         if spec.fixed_batch is not None:
             make_batch_dynamic(work)
-        outputs = expose_sites(work, sites)
+        shapes = site_shapes(work, spec.name, spec.sample_shape, sites)
+        units = [int(np.prod(sh)) if sh is not None else None for sh in shapes]
+        pack = self._pack_in_graph(units)
+        outputs = expose_sites(work, sites, units if pack else None)
         work.ir_version = min(work.ir_version, 10) if work.ir_version else 10
         try:
             data = work.SerializeToString()
@@ -175,7 +181,17 @@ class Scorer:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelLoadError(f"onnxruntime cannot load {loaded.label}: {first}") from exc
         return Prepared(sess, outputs, spec, params, coupled, sess.get_providers()[0], warnings,
-                        work, self.seed)
+                        work, self.seed, units if pack else None,
+                        [sh is not None and len(sh) == 3 for sh in shapes])
+
+    def _pack_in_graph(self, units: list[int | None]) -> bool:
+        """Memory plan: pack bits inside onnxruntime (8x less output memory, slower) only when
+        the boolean codes of a 2B batch would exceed `pack_budget_mb`."""
+        if self.pack is not None:
+            return self.pack and all(u is not None for u in units)
+        if any(u is None for u in units):
+            return False
+        return 2 * self.batch_size * sum(units) > self.pack_budget_mb * 2**20
 
     # -- running ---------------------------------------------------------------------------
     def batch(self, spec: InputSpec) -> np.ndarray:
@@ -194,10 +210,10 @@ class Scorer:
                 hint = (f"; the model was exported with a fixed batch of {prep.spec.fixed_batch} baked into "
                         "its graph: re-export with a dynamic batch axis or pass a --batch-size that fits")
             raise InputError(f"onnxruntime failed to run {label} on a batch of {x.shape[0]}: {first}{hint}") from exc
-        codes = []
-        for name, arr in zip(prep.site_outputs, outs):
-            codes.append(SiteCodes.from_bool(name, arr))
-        return codes
+        if prep.packed_units is None:
+            return [SiteCodes.from_bool(name, arr) for name, arr in zip(prep.site_outputs, outs)]
+        return [SiteCodes(name, arr, units, conv) for name, arr, units, conv
+                in zip(prep.site_outputs, outs, prep.packed_units, prep.conv)]
 
     def _capture(self, prep: Prepared, label: str, clean_needed: bool, paired_needed: bool):
         """Run the forwards the proxies need: 2B (clean + perturbed) and/or B clean."""

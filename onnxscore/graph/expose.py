@@ -1,4 +1,9 @@
-"""Expose each activation site as a boolean graph output computed in the graph (sign > 0)."""
+"""Expose each activation site as a graph output holding its sign code (computed in the graph).
+
+Two forms: a BOOL tensor (1 byte per unit; NumPy packs it afterwards, the fastest path), or,
+when memory is the limit, bits packed in the graph (1 bit per unit: Greater -> Cast ->
+MatMulInteger with [128, 64, ..., 1], the layout of np.packbits along the units).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -9,25 +14,82 @@ from onnxscore.graph.sites import Site
 from onnxscore.graph.view import tensor_info
 
 SITE_PREFIX = "onnxscore_site_"
+BIT_WEIGHTS = np.array([[128], [64], [32], [16], [8], [4], [2], [1]], dtype=np.uint8)
 
 
-def expose_sites(model: onnx.ModelProto, sites: list[Site]) -> list[str]:
-    """Append `Greater(tensor, 0)` per site as a BOOL output (in place); return the output names.
+def site_shapes(model: onnx.ModelProto, input_name: str, sample_shape: tuple[int, ...],
+                sites: list[Site]) -> list[tuple[int, ...] | None]:
+    """Per-sample shape of each site tensor, inferred with the input's sizes filled in."""
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    for vi in probe.graph.input:
+        if vi.name == input_name:
+            dims = vi.type.tensor_type.shape.dim
+            for d, size in zip(list(dims)[1:], sample_shape):
+                d.Clear()
+                d.dim_value = size
+    try:
+        inferred = onnx.shape_inference.infer_shapes(probe, data_prop=True)
+    except Exception:  # best effort: unknown shapes fall back to BOOL outputs
+        return [None] * len(sites)
+    known = {}
+    for v in list(inferred.graph.value_info) + list(inferred.graph.output) + list(inferred.graph.input):
+        dims = v.type.tensor_type.shape.dim
+        if v.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in list(dims)[1:]):
+            known[v.name] = tuple(d.dim_value for d in list(dims)[1:])
+    return [known.get(s.tensor) for s in sites]
 
-    Booleans leave onnxruntime instead of float32 activations: four times less memory.
-    """
+
+def _zero(model: onnx.ModelProto, dtype: int, cache: dict) -> str:
+    if dtype not in cache:
+        cache[dtype] = f"{SITE_PREFIX}zero_{dtype}"
+        zero = np.zeros((), dtype=helper.tensor_dtype_to_np_dtype(dtype))
+        model.graph.initializer.append(numpy_helper.from_array(zero, cache[dtype]))
+    return cache[dtype]
+
+
+def _packed_nodes(model: onnx.ModelProto, code: str, out: str, units: int) -> list:
+    """bool (N, ...) -> uint8 (N, ceil(units/8)) in np.packbits order."""
+    g = model.graph
+    padded = -(-units // 8) * 8
+    p = f"{out}_pack"
+    g.initializer.extend([
+        numpy_helper.from_array(np.array([0, units], np.int64), f"{p}_flat"),
+        numpy_helper.from_array(np.array([0, 0, 0, padded - units], np.int64), f"{p}_pads"),
+        numpy_helper.from_array(np.array([0, padded // 8, 8], np.int64), f"{p}_bytes"),
+        numpy_helper.from_array(np.array([0, padded // 8], np.int64), f"{p}_rows"),
+        numpy_helper.from_array(BIT_WEIGHTS, f"{p}_weights"),
+    ])
+    nodes = [helper.make_node("Reshape", [code, f"{p}_flat"], [f"{p}_f"]),
+             helper.make_node("Cast", [f"{p}_f"], [f"{p}_u8"], to=TensorProto.UINT8)]
+    last = f"{p}_u8"
+    if padded != units:
+        nodes.append(helper.make_node("Pad", [last, f"{p}_pads"], [f"{p}_padded"]))
+        last = f"{p}_padded"
+    nodes += [helper.make_node("Reshape", [last, f"{p}_bytes"], [f"{p}_b"]),
+              helper.make_node("MatMulInteger", [f"{p}_b", f"{p}_weights"], [f"{p}_i32"]),
+              helper.make_node("Reshape", [f"{p}_i32", f"{p}_rows"], [f"{p}_i32r"]),
+              helper.make_node("Cast", [f"{p}_i32r"], [out], to=TensorProto.UINT8)]
+    return nodes
+
+
+def expose_sites(model: onnx.ModelProto, sites: list[Site], packed_units: list[int | None] | None = None) -> list[str]:
+    """Append one output per site (in place): `Greater(tensor, 0)` as BOOL, or packed bits
+    where `packed_units[i]` gives the site's units per sample. Returns the output names."""
     info = tensor_info(model)
     g = model.graph
     zeros: dict[int, str] = {}
     names = []
-    for site in sites:
+    for i, site in enumerate(sites):
         dtype = info.get(site.tensor, (TensorProto.FLOAT,))[0] or TensorProto.FLOAT
-        if dtype not in zeros:
-            zeros[dtype] = f"{SITE_PREFIX}zero_{dtype}"
-            zero = np.zeros((), dtype=helper.tensor_dtype_to_np_dtype(dtype))
-            g.initializer.append(numpy_helper.from_array(zero, zeros[dtype]))
         out = f"{SITE_PREFIX}{site.index}"
-        g.node.append(helper.make_node("Greater", [site.tensor, zeros[dtype]], [out], name=out))
-        g.output.append(helper.make_tensor_value_info(out, TensorProto.BOOL, None))
+        units = packed_units[i] if packed_units else None
+        code = f"{out}_code" if units else out
+        g.node.append(helper.make_node("Greater", [site.tensor, _zero(model, dtype, zeros)], [code], name=out))
+        if units:
+            g.node.extend(_packed_nodes(model, code, out, units))
+            g.output.append(helper.make_tensor_value_info(out, TensorProto.UINT8, None))
+        else:
+            g.output.append(helper.make_tensor_value_info(out, TensorProto.BOOL, None))
         names.append(out)
     return names

@@ -47,3 +47,28 @@ def test_relu_feeding_the_graph_output_is_a_site_and_output_unchanged():
     np.testing.assert_array_equal(y, np.maximum(x, 0))
     np.testing.assert_array_equal(code, x > 0)
     assert names == ["onnxscore_site_0"]
+
+
+def test_bits_packed_in_graph_equal_numpy_packbits():
+    """The memory plan's in-graph packing gives the very codes of the boolean path."""
+    import onnxscore
+    from onnxscore.graph.expose import site_shapes
+
+    net = ConvNet(seed=3, hw=7)  # 6*7*7 = 294 units: not a multiple of 8, exercises the padding
+    x = np.random.default_rng(1).standard_normal((9, 3, 7, 7)).astype(np.float32)
+    as_bool = onnxscore.Scorer(batch_size=9, data=x, pack=False).capture(net.onnx())
+    packed = onnxscore.Scorer(batch_size=9, data=x, pack=True).capture(net.onnx())
+    for a, b in zip(as_bool, packed):
+        assert a.units == b.units and a.conv == b.conv
+        np.testing.assert_array_equal(a.bits, b.bits)
+    m = net.onnx()
+    assert site_shapes(m, "x", (3, 7, 7), find_sites(GraphView(m))) == [(6, 7, 7), (6, 7, 7), (5,)]
+
+
+def test_pack_is_chosen_only_over_the_memory_budget():
+    import onnxscore
+
+    s = onnxscore.Scorer(batch_size=128, pack_budget_mb=1)
+    assert s._pack_in_graph([4096, 4096]) is True  # 2*128*8192 bytes = 2 MiB > 1 MiB
+    assert s._pack_in_graph([1024]) is False
+    assert s._pack_in_graph([None, 4096]) is False  # unknown shapes: boolean outputs

@@ -125,3 +125,12 @@ def test_swap_packs_more_than_64_samples():
     cols = np.concatenate([base, base[:, :10], base[:, :5]], axis=1)  # 15 duplicate columns
     site = SiteCodes("s", np.packbits(cols, axis=1), cols.shape[1], True)
     assert count_patterns([site], 100) == naive.swap([cols]) == 50
+
+
+def test_without_batch_statistics_the_clean_pass_is_cut_from_the_paired_pass(batch):
+    """No BN: samples do not interact, so the B-pass equals the first half of the 2B-pass."""
+    net = ConvNet(seed=2, bn=False)
+    together = onnxscore.score(net.onnx(), "epads,naswot,swap", batch_size=B, data=batch)
+    for name in ("naswot", "swap"):
+        alone = onnxscore.score(net.onnx(), [name], batch_size=B, data=batch)
+        assert together.scores[name] == pytest.approx(alone.scores[name], rel=1e-12)
