@@ -24,6 +24,7 @@ from onnxscore.proxies.codes import ProxyContext, SiteCodes
 from onnxscore import runtime
 
 BN_MODES = ("batch", "exported")
+MERGED_MODES = ("once", "per-consumer")
 BATCH_REDUCERS = {"BatchNormalization", "ReduceMean", "ReduceSum", "ReduceSumSquare"}
 NORMALISERS = {"BatchNormalization", "ReduceMean", "InstanceNormalization", "LayerNormalization",
                "GroupNormalization"}
@@ -66,6 +67,7 @@ class Prepared:
     seed: int = 0
     packed_units: list[int] | None = None  # set when sites leave onnxruntime as packed bits
     conv: list[bool] | None = None  # per site: 4-D feature map (from shape inference)
+    repeats: list[int] | None = None  # per site: how many times it counts (--merged-sites)
 
     def extra_feeds(self, rows: int) -> dict:
         if self.model is None or len(GraphView(self.model).graph_inputs) < 2:
@@ -81,7 +83,8 @@ class Scorer:
                  bn: str = "batch", init: str = "keep", provider: str | None = None,
                  input_name: str | None = None, input_shape=None, mu: float | None = None,
                  sigma_params: float | None = None, activations: str = "relu", threads: int = 0,
-                 fmt: str | None = None, pack: bool | None = None, pack_budget_mb: float = 768):
+                 fmt: str | None = None, pack: bool | None = None, pack_budget_mb: float = 768,
+                 merged_sites: str = "once"):
         if batch_size < 2:
             raise InputError(f"--batch-size must be at least 2 (got {batch_size}); the papers use 128")
         if bn not in BN_MODES:
@@ -96,6 +99,9 @@ class Scorer:
         self.mu, self.sigma_params, self.activations = mu, sigma_params, activations
         self.threads, self.fmt = threads, fmt
         self.pack, self.pack_budget_mb = pack, pack_budget_mb  # memory plan, see _pack_in_graph
+        if merged_sites not in MERGED_MODES:
+            raise InputError(f"unknown --merged-sites '{merged_sites}'; use once or per-consumer")
+        self.merged_sites = merged_sites
         self._providers = runtime.choose_providers(provider)
 
     # -- settings ---------------------------------------------------------------------------
@@ -111,6 +117,7 @@ class Scorer:
         s = {
             "seed": self.seed, "batch_size": self.batch_size, "sigma": self.sigma, "bn": self.bn,
             "init": self.init, "data": self.data_label(), "activations": self.activations,
+            "merged_sites": self.merged_sites,
             "provider": provider or self._providers[0],
             "onnxruntime": runtime.ort_version(), "onnxscore": __version__,
         }
@@ -146,11 +153,12 @@ class Scorer:
                 "training=torch.onnx.TrainingMode.TRAINING) or dynamo=True, optimize=False)"
             )
         merged = sum(s.merged_consumers > 1 for s in sites)
-        if merged:
+        if merged and self.merged_sites == "once":
             warnings.append(
                 f"{merged} activation site(s) feed several convolutions: the exporter probably merged "
                 "identical ReLU modules, which then count once (the papers' hooks count each module); "
-                "export PyTorch with dynamo=True, optimize=False to keep them"
+                "export PyTorch with dynamo=True, optimize=False to keep them, or pass "
+                "--merged-sites per-consumer"
             )
         params = count_params(work)
         # --bn exported still rewrites nodes the file itself puts in training mode (see batchnorm.py)
@@ -180,9 +188,11 @@ class Scorer:
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelLoadError(f"onnxruntime cannot load {loaded.label}: {first}") from exc
+        repeats = [max(1, site.merged_consumers) if self.merged_sites == "per-consumer" else 1
+                   for site in sites]
         return Prepared(sess, outputs, spec, params, coupled, sess.get_providers()[0], warnings,
                         work, self.seed, units if pack else None,
-                        [sh is not None and len(sh) == 3 for sh in shapes])
+                        [sh is not None and len(sh) == 3 for sh in shapes], repeats)
 
     def _pack_in_graph(self, units: list[int | None]) -> bool:
         """Memory plan: pack bits inside onnxruntime (8x less output memory, slower) only when
@@ -211,9 +221,12 @@ class Scorer:
                         "its graph: re-export with a dynamic batch axis or pass a --batch-size that fits")
             raise InputError(f"onnxruntime failed to run {label} on a batch of {x.shape[0]}: {first}{hint}") from exc
         if prep.packed_units is None:
-            return [SiteCodes.from_bool(name, arr) for name, arr in zip(prep.site_outputs, outs)]
-        return [SiteCodes(name, arr, units, conv) for name, arr, units, conv
-                in zip(prep.site_outputs, outs, prep.packed_units, prep.conv)]
+            codes = [SiteCodes.from_bool(name, arr) for name, arr in zip(prep.site_outputs, outs)]
+        else:
+            codes = [SiteCodes(name, arr, units, conv) for name, arr, units, conv
+                     in zip(prep.site_outputs, outs, prep.packed_units, prep.conv)]
+        # a merged Relu counted once per consuming convolution: the same codes, listed again
+        return [c for c, k in zip(codes, prep.repeats or [1] * len(codes)) for _ in range(k)]
 
     def _capture(self, prep: Prepared, label: str, clean_needed: bool, paired_needed: bool):
         """Run the forwards the proxies need: 2B (clean + perturbed) and/or B clean."""

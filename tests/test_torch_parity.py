@@ -71,3 +71,37 @@ def test_naswot_and_swap_agree_with_torch(exported):
     res = onnxscore.score(model, ["naswot", "swap"], batch_size=B, data=x.numpy())
     assert res.scores["naswot"] == pytest.approx(naive.naswot(ref), rel=1e-6)
     assert res.scores["swap"] == pytest.approx(naive.swap(ref[:3]), rel=1e-4)  # conv ReLUs only
+
+
+class SharedInput(nn.Module):
+    """Two ReLU modules applied to the same tensor (NB201's edges leaving one node)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8))
+        self.a = nn.Sequential(nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8))
+        self.b = nn.Sequential(nn.ReLU(), nn.Conv2d(8, 8, 1, bias=False), nn.BatchNorm2d(8))
+
+    def forward(self, x):
+        s = self.stem(x)
+        return self.a(s) + self.b(s)
+
+
+def test_merged_relu_counts_once_or_per_consumer():
+    """The legacy exporter merges the two ReLUs; --merged-sites per-consumer restores the hooks'
+    count, and the warning names the issue when counting once."""
+    torch.manual_seed(1)
+    net = SharedInput()
+    x = torch.randn(32, 3, 8, 8)
+    buf = io.BytesIO()
+    torch.onnx.export(net, (x,), buf, dynamo=False, training=torch.onnx.TrainingMode.TRAINING,
+                      do_constant_folding=False, input_names=["x"], dynamic_axes={"x": {0: "b"}})
+    ref = hook_codes(net, x)
+    assert len(ref) == 2
+    once = onnxscore.score(buf.getvalue(), ["naswot"], batch_size=32, data=x.numpy())
+    per = onnxscore.score(buf.getvalue(), ["naswot"], batch_size=32, data=x.numpy(),
+                          merged_sites="per-consumer")
+    assert once.sites == 1 and per.sites == 2
+    assert any("merged" in w for w in once.warnings) and not per.warnings
+    assert per.scores["naswot"] == pytest.approx(naive.naswot(ref), rel=1e-6)
+    assert once.scores["naswot"] == pytest.approx(naive.naswot(ref[:1]), rel=1e-6)

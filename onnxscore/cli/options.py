@@ -32,6 +32,9 @@ def scoring_options(fn):
         click.option("--sigma-params", type=float, default=None, help="reg-swap: width of the size penalty."),
         click.option("--activations", type=click.Choice(["relu", "extended"]), default="relu", show_default=True,
                      help="relu: ReLU, ReLU6 (Clip), LeakyReLU, PReLU (the papers); extended adds GELU, Swish, ..."),
+        click.option("--merged-sites", type=click.Choice(["once", "per-consumer"]), default="once",
+                     show_default=True,
+                     help="A Relu read by several convolutions (merged at export) counts once, or once per convolution."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -39,7 +42,7 @@ def scoring_options(fn):
 
 
 SCORER_KEYS = ("batch_size", "seed", "sigma", "data", "bn", "init", "provider", "input_name",
-               "input_shape", "mu", "sigma_params", "activations")
+               "input_shape", "mu", "sigma_params", "activations", "merged_sites")
 
 
 def scorer_kwargs(kw: dict) -> dict:
