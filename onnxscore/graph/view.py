@@ -21,6 +21,10 @@ class GraphView:
         """Tensor name -> index of the node that writes it."""
         return {out: i for i, n in enumerate(self.graph.node) for out in n.output if out}
 
+    def producer_nodes(self) -> dict[str, onnx.NodeProto]:
+        """Tensor name -> the node that writes it."""
+        return {name: self.graph.node[i] for name, i in self.producer.items()}
+
     @cached_property
     def consumers(self) -> dict[str, list[int]]:
         """Tensor name -> indices of the nodes that read it."""
@@ -52,6 +56,13 @@ class GraphView:
         return {t.name: t for t in self.graph.initializer}
 
     @cached_property
+    def declared_types(self) -> dict[str, int]:
+        """Element types written in the file (inputs, outputs, value_info), without inference."""
+        g = self.graph
+        return {v.name: v.type.tensor_type.elem_type for v in (*g.input, *g.output, *g.value_info)
+                if v.type.tensor_type.elem_type}
+
+    @cached_property
     def graph_inputs(self) -> list[onnx.ValueInfoProto]:
         """Inputs that are fed at run time (not initializers)."""
         inits = set(self.initializers)
@@ -67,9 +78,11 @@ class GraphView:
     def op_types(self) -> set[str]:
         return {n.op_type for n in self.graph.node}
 
-    def constant_value(self, name: str) -> np.ndarray | None:
-        """Value of a tensor fixed at build time (initializer or Constant node), else None."""
-        if not name:
+    def constant_value(self, name: str, _depth: int = 0) -> np.ndarray | None:
+        """Value of a tensor fixed at build time, else None: an initializer, a Constant node, or
+        one seen through Identity/Cast/CastLike and (for scalars) Squeeze/Unsqueeze/Reshape,
+        which is how torch dynamo and paddle2onnx write a ReLU6's bounds."""
+        if not name or _depth > 8:
             return None
         if name in self.initializers:
             t = self.initializers[name]
@@ -80,18 +93,33 @@ class GraphView:
         if idx is None:
             return None
         node = self.graph.node[idx]
-        if node.op_type != "Constant":
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value":
+                    return numpy_helper.to_array(a.t)
+                if a.name == "value_float":
+                    return np.array(a.f, dtype=np.float32)
+                if a.name == "value_floats":
+                    return np.array(list(a.floats), dtype=np.float32)
+                if a.name == "value_int":
+                    return np.array(a.i, dtype=np.int64)
             return None
-        for a in node.attribute:
-            if a.name == "value":
-                return numpy_helper.to_array(a.t)
-            if a.name == "value_float":
-                return np.array(a.f, dtype=np.float32)
-            if a.name == "value_floats":
-                return np.array(list(a.floats), dtype=np.float32)
-            if a.name == "value_int":
-                return np.array(a.i, dtype=np.int64)
-        return None
+        if node.op_type not in ("Identity", "Cast", "CastLike", "Squeeze", "Unsqueeze", "Reshape"):
+            return None
+        val = self.constant_value(node.input[0], _depth + 1)
+        if val is None:
+            return None
+        if node.op_type == "Cast":
+            return val.astype(onnx.helper.tensor_dtype_to_np_dtype(attr(node, "to")))
+        if node.op_type == "CastLike":
+            like = self.constant_value(node.input[1], _depth + 1)
+            if like is not None:
+                return val.astype(like.dtype)
+            declared = self.declared_types.get(node.input[1])
+            return val.astype(onnx.helper.tensor_dtype_to_np_dtype(declared)) if declared else val
+        if node.op_type == "Identity":
+            return val
+        return val.reshape(()) if val.size == 1 else None  # reshaping a scalar keeps its value
 
 
 def attr(node: onnx.NodeProto, name: str, default=None):

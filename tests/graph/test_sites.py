@@ -67,3 +67,16 @@ def test_relu_read_by_two_matmuls_is_flagged_as_merged():
              helper.make_node("MatMul", ["r", "w"], ["b"]), helper.make_node("Add", ["a", "b"], ["y"])]
     (site,) = find_sites(_chain(nodes, [w]))
     assert site.merged_consumers == 2
+
+
+def test_clip_bounds_seen_through_cast_and_castlike_make_relu6_a_site():
+    """torch dynamo writes ReLU6's bounds as Constant -> CastLike; that is still a site."""
+    nodes = [helper.make_node("Constant", [], ["z64"], value=numpy_helper.from_array(np.array(0.0))),
+             helper.make_node("CastLike", ["z64", "x"], ["zero"]),
+             helper.make_node("Constant", [], ["s"], value=numpy_helper.from_array(np.array([6], np.int64))),
+             helper.make_node("Cast", ["s"], ["s32"], to=TensorProto.FLOAT),
+             helper.make_node("Squeeze", ["s32"], ["six"]),
+             helper.make_node("Clip", ["x", "zero", "six"], ["y"])]
+    view = _chain(nodes)
+    assert float(view.constant_value("six")) == 6.0 and view.constant_value("zero").dtype == np.float32
+    assert [s.op_type for s in find_sites(view)] == ["Clip"]
