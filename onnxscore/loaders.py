@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +117,9 @@ def load_model(src, *, fmt: str | None = None, input_shape=None) -> LoadedModel:
         kind = fmt or converters.detect_format(str(src))
         if kind == "onnx":
             return load_onnx_file(src)
-        proto = converters.convert(str(src), fmt=kind, input_shape=input_shape)
+        with warnings.catch_warnings():  # kept in the model's metadata; the scorer reports them once
+            warnings.simplefilter("ignore", converters.ConverterWarning)
+            proto = converters.convert(str(src), fmt=kind, input_shape=input_shape)
         _check(proto, str(src))
         return LoadedModel(proto, str(src))
     raise ModelLoadError(

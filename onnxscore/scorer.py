@@ -75,6 +75,17 @@ class Prepared:
         return other_inputs(self.model, self.spec.name, rows, self.seed)
 
 
+def _converter_notes(proto: onnx.ModelProto, bn: str) -> list[str]:
+    """Warnings a converter stored in the model's metadata, plus one when --bn exported cannot
+    apply (the converter wrote batch statistics into the graph itself, as for Keras)."""
+    meta = {p.key: p.value for p in proto.metadata_props}
+    notes = [w for w in meta.get("onnxscore.warnings", "").splitlines() if w.strip()]
+    if bn == "exported" and meta.get("onnxscore.bn") == "batch":
+        notes.append("--bn exported has no effect on this model: its converter computes BatchNorm "
+                     "batch statistics in the graph itself (Keras training=True trace)")
+    return notes
+
+
 class Scorer:
     """Scores models with fixed settings; the batch and noise depend only on the seed, so every
     model scored by one Scorer (or by two Scorers with equal settings) sees the same inputs."""
@@ -134,7 +145,7 @@ class Scorer:
         work.CopyFrom(loaded.proto)
         if work.functions:
             work = onnx.inliner.inline_local_functions(work)
-        warnings: list[str] = []
+        warnings: list[str] = list(_converter_notes(loaded.proto, self.bn))
         view = GraphView(work)
         sites = find_sites(view, self.activations)
         hidden = subgraph_activations(view)

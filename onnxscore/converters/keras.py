@@ -1,0 +1,410 @@
+"""TensorFlow and Keras -> ONNX with tf2onnx, keeping batch-statistics BatchNorm and every activation.
+
+What tf2onnx does by default, and what this module changes (ECOSYSTEM.md sections 4-6):
+- BatchNorm: on the inference trace Keras BN becomes running-statistics arithmetic that grappler
+  folds away. Keras models are therefore traced with every BatchNormalization layer called with
+  training=True (and everything else, e.g. Dropout, in inference mode), so BN becomes
+  ReduceMean/Sub/Mul/Sqrt arithmetic over the batch, equal to Keras `training=True`.
+  SavedModel directories and tf.functions hold a fixed trace: their BN stays as traced (warned).
+- Activations: tf2onnx's merge_duplication optimizer merges identical Relu nodes (two ReLU layers
+  on one tensor become one); it is replaced by a copy that never merges activation ops. Keras
+  PReLU is written as relu(x) - alpha*relu(-x): the relu(-x) half is rewritten as Max(-x, 0) so
+  the PReLU counts as one site. ReLU6 arrives as Clip(0, 6), LeakyReLU as LeakyRelu.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from onnxscore.converters._extras import first_line, quiet_loggers, require, stdout_to_stderr
+from onnxscore.errors import ConverterError, InputError, ModelLoadError
+
+EXTRA = "tensorflow"
+ACTIVATION_OPS = ("Relu", "Clip", "LeakyRelu", "PRelu")
+_HINT = ("replace it with ops tf2onnx supports (https://github.com/onnx/tensorflow-onnx/blob/main/"
+         "support_status.md) or convert that part yourself")
+
+
+def _tf():
+    """Import TensorFlow, Keras (TF backend) and tf2onnx, or explain which extra is missing."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    tf = require("tensorflow", EXTRA)
+    tf2onnx = require("tf2onnx", EXTRA)
+    return tf, tf2onnx
+
+
+def _keras():
+    keras = require("keras", EXTRA)
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise ConverterError(
+            f"Keras runs on the {backend} backend here; set KERAS_BACKEND=tensorflow to convert "
+            "Keras models (tf2onnx traces TensorFlow graphs)"
+        )
+    return keras
+
+
+def convert(src, *, kind: str, input_shape=None, opset: int = 17):
+    """(ModelProto, info) for a .keras/.h5 path, a SavedModel dir, a keras.Model or a tf.function."""
+    tf, _ = _tf()
+    if isinstance(src, str):
+        if not os.path.exists(src):
+            raise ModelLoadError(f"model '{src}' does not exist; check the path")
+        if os.path.isdir(src):  # a SavedModel; files are Keras models whatever --from says
+            return convert_saved_model(src, input_shape=input_shape, opset=opset)
+        return convert_keras_model(load_keras(src), input_shape=input_shape, opset=opset)
+    if _is_keras_model(src):
+        return convert_keras_model(src, input_shape=input_shape, opset=opset)
+    if hasattr(src, "get_concrete_function") or isinstance(src, _concrete_function_type(tf)):
+        return convert_function(src, input_shape=input_shape, opset=opset)
+    raise InputError(f"cannot convert a {type(src).__name__} with tf2onnx; pass a keras.Model or a tf.function")
+
+
+def _concrete_function_type(tf):
+    return tf.types.experimental.ConcreteFunction
+
+
+def _is_keras_model(obj) -> bool:
+    return any((c.__module__ or "").split(".")[0] in ("keras", "tf_keras") for c in type(obj).__mro__) \
+        and hasattr(obj, "layers")
+
+
+def load_keras(path: str):
+    """keras.models.load_model without compiling; load failures become one-line ConverterErrors."""
+    keras = _keras()
+    try:
+        with stdout_to_stderr():
+            return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # unknown custom objects, lambda layers under safe_mode, bad files
+        raise ConverterError(
+            f"Keras cannot load '{path}' ({first_line(exc)}); register custom layers with "
+            "keras.saving.register_keras_serializable, or pass the keras.Model object to "
+            "onnxscore.converters.convert"
+        ) from exc
+
+
+# -- Keras models -------------------------------------------------------------------------------
+
+def _layers(model):
+    """Every layer inside `model`, nested models included."""
+    flat = getattr(model, "_flatten_layers", None)
+    if flat is not None:
+        return list(flat(include_self=False, recursive=True))
+    out, todo = [], list(getattr(model, "layers", []))
+    while todo:
+        layer = todo.pop(0)
+        out.append(layer)
+        todo.extend(getattr(layer, "layers", []))
+    return out
+
+
+@contextlib.contextmanager
+def batchnorm_in_training_mode(model):
+    """Call every BatchNormalization layer of `model` with training=True while tracing, leaving
+    every other layer (Dropout, noise, augmentation) in inference mode. Yields the BN layers."""
+    keras = _keras()
+    bns = [layer for layer in _layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    patched = []
+    for layer in bns:
+        original = layer.call
+
+        def call(inputs, *args, _original=original, **kwargs):
+            kwargs["training"] = True
+            return _original(inputs, *args, **kwargs)
+
+        object.__setattr__(layer, "call", call)
+        patched.append(layer)
+    try:
+        yield bns
+    finally:
+        for layer in patched:
+            object.__delattr__(layer, "call")
+
+
+@contextlib.contextmanager
+def keep_duplicate_activations():
+    """Swap tf2onnx's merge_duplication optimizer for one that never merges activation nodes."""
+    import tf2onnx.optimizer as opt
+    from tf2onnx.optimizer.merge_duplicated_nodes_optimizer import MergeDuplicatedNodesOptimizer
+
+    class KeepActivations(MergeDuplicatedNodesOptimizer):
+        @staticmethod
+        def _skip_node_type(node):
+            if node.type in ACTIVATION_OPS:
+                return True
+            return MergeDuplicatedNodesOptimizer._skip_node_type(node)
+
+    key = "merge_duplication"
+    original = opt._optimizers.get(key)
+    if original is not None:
+        opt._optimizers[key] = KeepActivations
+    try:
+        yield
+    finally:
+        if original is not None:
+            opt._optimizers[key] = original
+
+
+def _input_specs(tf, model, input_shape):
+    """TensorSpecs (batch None) from the model's inputs, or from input_shape for unbuilt models."""
+    try:
+        inputs = list(model.inputs or [])
+    except (AttributeError, ValueError):
+        inputs = []
+    if input_shape is not None:
+        if len(inputs) > 1:
+            raise InputError("--input-shape applies to single-input models; this Keras model has "
+                             f"{len(inputs)} inputs with their own shapes")
+        return [tf.TensorSpec((None, *input_shape), tf.float32, name="x")]
+    if not inputs:
+        raise InputError(
+            "the Keras model has no input shape (subclassed or not built); pass one sample's shape "
+            "with --input-shape, e.g. 32,32,3 (Keras is channels-last)"
+        )
+    specs = []
+    for i, t in enumerate(inputs):
+        name = "x" if len(inputs) == 1 else _clean_name(getattr(t, "name", None) or f"x{i}")
+        dtype = tf.as_dtype(getattr(t, "dtype", "float32") or "float32")
+        specs.append(tf.TensorSpec((None, *tuple(t.shape)[1:]), dtype, name=name))
+    return specs
+
+
+def _clean_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in name.split(":")[0])
+
+
+def convert_keras_model(model, *, input_shape=None, opset: int = 17):
+    """Trace `model` with BN in training mode and convert with tf2onnx (see module docstring)."""
+    tf, _ = _tf()
+    specs = _input_specs(tf, model, input_shape)
+    def forward(*xs):
+        return model(xs[0] if len(xs) == 1 else list(xs), training=False)
+
+    fn = tf.function(forward)
+    notes = []
+    with batchnorm_in_training_mode(model) as bns:
+        frozen = [b.name for b in bns if not b.trainable]
+        proto = _run_tf2onnx(tf, fn, specs, opset)
+    if frozen:
+        notes.append(
+            f"{len(frozen)} Keras BatchNormalization layer(s) are frozen (trainable=False), so Keras "
+            "and the ONNX model use their running statistics, not batch statistics"
+        )
+    info = {"converter": _version_label(), "bn": "batch" if bns else "exported", "warnings": notes}
+    return proto, info
+
+
+# -- SavedModel directories and tf.functions ------------------------------------------------------
+
+class _Traced:
+    """What tf2onnx.convert.from_function expects: an object with get_concrete_function()."""
+
+    def __init__(self, concrete):
+        self.concrete = concrete
+
+    def get_concrete_function(self, *args, **kwargs):
+        return self.concrete
+
+
+def convert_saved_model(path: str, *, input_shape=None, opset: int = 17, signature: str = "serving_default"):
+    """Convert a SavedModel's serving signature (its BN is whatever the signature traced)."""
+    tf, _ = _tf()
+    try:
+        with stdout_to_stderr():
+            loaded = tf.saved_model.load(path)
+    except Exception as exc:
+        raise ConverterError(f"TensorFlow cannot load the SavedModel '{path}' ({first_line(exc)})") from exc
+    sigs = dict(getattr(loaded, "signatures", {}) or {})
+    concrete = sigs.get(signature) or next(iter(sigs.values()), None)
+    if concrete is None:
+        raise ConverterError(
+            f"the SavedModel '{path}' has no serving signature; re-export it with "
+            "keras_model.export(dir) or tf.saved_model.save(obj, dir, signatures=...)"
+        )
+    return _convert_concrete(tf, concrete, opset, f"the SavedModel '{path}'")
+
+
+def convert_function(fn, *, input_shape=None, opset: int = 17):
+    """Convert a tf.function (with an input_signature, or traced for input_shape) or a ConcreteFunction."""
+    tf, _ = _tf()
+    if isinstance(fn, _concrete_function_type(tf)):
+        concrete = fn
+    elif getattr(fn, "input_signature", None):
+        concrete = fn.get_concrete_function()
+    elif input_shape is not None:
+        concrete = fn.get_concrete_function(tf.TensorSpec((None, *input_shape), tf.float32, name="x"))
+    else:
+        raise InputError("the tf.function has no input_signature; give one, or pass input_shape "
+                         "(one sample's shape, e.g. 32,32,3)")
+    return _convert_concrete(tf, concrete, opset, "the tf.function")
+
+
+def _convert_concrete(tf, concrete, opset, label):
+    specs = [t for t in concrete.inputs if t.dtype != tf.dtypes.resource]
+    moving = [v.name for v in concrete.graph.variables if "moving_mean" in v.name]
+    updates = any(op.type.startswith("Assign") for op in concrete.graph.get_operations())
+    proto = _run_tf2onnx(tf, _Traced(concrete), specs, opset)
+    notes, bn = [], "exported"
+    if any(n.op_type == "BatchNormalization" for n in proto.graph.node):
+        bn = "exported"  # FusedBatchNorm (tf.keras 2) became BatchNormalization: the scorer flips it
+    elif moving and updates:
+        bn = "batch"  # traced with training=True
+    elif moving:
+        bn = "folded"
+        notes.append(
+            f"{label} is an inference trace: its {len(moving)} BatchNorm layer(s) are folded with "
+            "running statistics, so scores use those, not batch statistics; convert the Keras "
+            "model (.keras/.h5 or the keras.Model) instead to keep batch-statistics BatchNorm"
+        )
+    fixed = [t.name for t in specs if t.shape.rank and t.shape[0] is not None]
+    if fixed:
+        notes.append(f"{label} has a fixed batch size ({', '.join(fixed)}); trace it with a None "
+                     "batch dimension to score other batch sizes")
+    return proto, {"converter": _version_label(), "bn": bn, "warnings": notes}
+
+
+# -- the conversion itself ----------------------------------------------------------------------
+
+def _version_label() -> str:
+    import tf2onnx
+
+    return f"tf2onnx {tf2onnx.__version__}"
+
+
+def _run_tf2onnx(tf, fn, specs, opset) -> onnx.ModelProto:
+    import tf2onnx
+
+    from onnxscore.converters import check_supported
+
+    try:
+        with stdout_to_stderr(), quiet_loggers("tf2onnx", "tensorflow", level=60), \
+                keep_duplicate_activations():
+            proto, _ = tf2onnx.convert.from_function(fn, input_signature=specs, opset=opset)
+    except (InputError, ConverterError):
+        raise
+    except Exception as exc:
+        raise ConverterError(f"tf2onnx failed: {first_line(exc)}; {_HINT}") from exc
+    check_supported(proto, "tf2onnx", _HINT)
+    split_prelu(proto)
+    fuse_hard_activations(proto)
+    return proto
+
+
+def split_prelu(model: onnx.ModelProto) -> int:
+    """Keras PReLU = relu(x) + (-alpha) * relu(-x): rewrite the relu(-x) node as Max(-x, 0), so each
+    PReLU is one site (the sign of x) instead of two complementary ones. Returns how many."""
+    producers = {o: n for n in model.graph.node for o in n.output}
+    relu_inputs = {n.input[0] for n in model.graph.node if n.op_type == "Relu"}
+    zero = "onnxscore_prelu_zero"
+    count = 0
+    for node in model.graph.node:
+        if node.op_type != "Relu":
+            continue
+        neg = producers.get(node.input[0])
+        if neg is None or neg.op_type != "Neg" or neg.input[0] not in relu_inputs:
+            continue
+        node.op_type = "Max"
+        node.input.append(zero)
+        count += 1
+    if count:
+        model.graph.initializer.append(numpy_helper.from_array(np.array(0.0, dtype=np.float32), zero))
+    return count
+
+
+def _ranks(model: onnx.ModelProto) -> dict[str, int]:
+    """Tensor name -> rank, from shape inference (missing where it cannot tell)."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # shape inference is a help here, not a requirement
+        return {}
+    ranks = {}
+    for vi in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
+        if vi.type.tensor_type.HasField("shape"):
+            ranks[vi.name] = len(vi.type.tensor_type.shape.dim)
+    return ranks
+
+
+def fuse_hard_activations(model: onnx.ModelProto) -> int:
+    """Keras hard_sigmoid = relu6(x + 3) / 6 and hard_silu = x * hard_sigmoid(x) arrive as
+    Add -> Clip(0, 6) -> Mul(1/6) [-> Mul(x)]; that Clip is not a ReLU of the layer's input, so
+    the chain becomes one HardSigmoid / HardSwish node (a site only with --activations extended)."""
+    from onnxscore.graph.view import GraphView
+
+    view = GraphView(model)
+    nodes = list(model.graph.node)
+    producers = {o: n for n in nodes for o in n.output}
+    consumers: dict[str, list] = {}
+    for n in nodes:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    outputs = {o.name for o in model.graph.output}
+    ranks = None
+
+    def scalar(name):
+        v = view.constant_value(name)
+        return None if v is None or v.size != 1 else (float(v.reshape(())), v.ndim)
+
+    def only_consumer(name):
+        users = consumers.get(name, [])
+        return users[0] if len(users) == 1 and name not in outputs else None
+
+    drop, count = set(), 0
+    for clip in nodes:
+        if clip.op_type != "Clip" or len(clip.input) < 3:
+            continue
+        if scalar(clip.input[1]) is None or scalar(clip.input[2]) is None:
+            continue
+        if (scalar(clip.input[1])[0], scalar(clip.input[2])[0]) != (0.0, 6.0):
+            continue
+        add = producers.get(clip.input[0])
+        if add is None or add.op_type != "Add" or only_consumer(add.output[0]) is not clip:
+            continue
+        if len(add.input) != 2:
+            continue
+        vals = [scalar(i) for i in add.input]
+        if vals[0] is None and vals[1] is not None and vals[1][0] == 3.0:
+            x, const_ndim = add.input[0], vals[1][1]
+        elif vals[1] is None and vals[0] is not None and vals[0][0] == 3.0:
+            x, const_ndim = add.input[1], vals[0][1]
+        else:
+            continue
+        scale = only_consumer(clip.output[0])
+        if scale is None or scale.op_type not in ("Mul", "Div"):
+            continue
+        other = [scalar(i) for i in scale.input if i != clip.output[0]]
+        want = 1.0 / 6.0 if scale.op_type == "Mul" else 6.0
+        if len(other) != 1 or other[0] is None or abs(other[0][0] - want) > 1e-6 * want:
+            continue
+        if const_ndim or other[0][1]:  # a broadcasting constant could change the rank: check it
+            ranks = _ranks(model) if ranks is None else ranks
+            if ranks.get(x, -1) < max(const_ndim, other[0][1]):
+                continue
+        gate = scale.output[0]
+        mul = only_consumer(gate)
+        if mul is not None and mul.op_type == "Mul" and sorted(mul.input) == sorted([x, gate]):
+            fused = onnx.helper.make_node("HardSwish", [x], [mul.output[0]], name=f"{mul.name}_hardswish")
+            drop.update(id(n) for n in (add, clip, scale, mul))
+            last = mul
+        else:
+            fused = onnx.helper.make_node("HardSigmoid", [x], [gate], name=f"{scale.name}_hardsigmoid",
+                                          alpha=1.0 / 6.0, beta=0.5)
+            drop.update(id(n) for n in (add, clip, scale))
+            last = scale
+        nodes[nodes.index(last)] = fused
+        drop.discard(id(fused))
+        count += 1
+    if count:
+        keep = [n for n in nodes if id(n) not in drop]
+        del model.graph.node[:]
+        model.graph.node.extend(keep)
+    return count
+
+
+__all__ = ["convert", "convert_keras_model", "convert_saved_model", "convert_function", "load_keras",
+           "batchnorm_in_training_mode", "keep_duplicate_activations", "split_prelu",
+           "fuse_hard_activations"]
