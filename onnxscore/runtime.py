@@ -82,6 +82,9 @@ def make_session(model_bytes: bytes, providers: list[str], *, threads: int = 0,
     is never written). With `strict`, fail if the first requested provider was not used."""
     so = ort.SessionOptions()
     so.log_severity_level = 3
+    # Priority-based order keeps each site's Greater next to its producer; measured: the forward
+    # with every site exposed went from 1.27x to 1.06x of the plain forward (bench/overhead.py).
+    so.execution_order = ort.ExecutionOrder.PRIORITY_BASED
     if threads:
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.linalg import blas
+from threadpoolctl import threadpool_limits
 
 from onnxscore.errors import ProxyError
 from onnxscore.proxies.codes import ProxyContext, SiteCodes
@@ -14,6 +15,14 @@ CHUNK = 1 << 23  # float32 sums of 0/1 are exact below 2**24
 
 def kernel(sites: list[SiteCodes], batch: int) -> np.ndarray:
     """K[i, j] = number of units on which samples i and j agree, over all sites (float64)."""
+    with threadpool_limits(1, user_api="blas"):
+        return _kernel(sites, batch)
+
+
+def _kernel(sites: list[SiteCodes], batch: int) -> np.ndarray:
+    # One BLAS thread: onnxruntime's intra-op threads are still spinning right after a run, and
+    # multi-threaded OpenBLAS fighting them took 7.7 s instead of 0.23 s for the same kernel
+    # (bench/results/overhead_*.md); the kernel is a few GFLOP, one core does it in well under 1 s.
     upper = np.zeros((batch, batch), dtype=np.float64)
     ones = np.zeros(batch, dtype=np.float64)
     n_units = 0
