@@ -11,7 +11,7 @@ from onnxscore import __version__
 from onnxscore.errors import OnnxscoreError
 
 # Each name is a module onnxscore/cli/<name>.py exposing a click command called `command`.
-SUBCOMMANDS = ["score", "proxies", "convert", "rank"]
+SUBCOMMANDS = ["score", "proxies", "rank", "convert", "evaluate", "search"]
 DEFAULT = "score"
 
 

@@ -1,0 +1,123 @@
+"""`onnxscore evaluate`: how well each proxy (and the parameter count) ranks models by their real accuracy."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from onnxscore.graph.init import INIT_MODES
+
+
+@click.command("evaluate")
+@click.argument("csv_path", required=False, type=click.Path(dir_okay=False))
+@click.option("--space", default=None, help="Evaluate a benchmark space with its accuracy table instead of a CSV: nb201.")
+@click.option("--dataset", default=None,
+              help="nb201: cifar10, cifar100 or ImageNet16-120 (test accuracy; ImageNet16-120 uses CIFAR-10 "
+                   "images pooled to 16x16 as stand-ins). With a CSV: a label for the report.")
+@click.option("--sample", type=int, default=None,
+              help="Rows default_rng(--seed).choice(rows, N, replace=False) of the table or CSV [default: all].")
+@click.option("--seed", type=int, default=2026, show_default=True, help="Seed of --sample.")
+@click.option("--proxy", "-p", default="epads,naswot,swap", show_default=True,
+              help="Proxies to evaluate (comma list or all); the params baseline is always added.")
+@click.option("--batch-size", "-b", type=int, default=128, show_default=True, help="B real images per forward.")
+@click.option("--sigma", type=float, default=1.0, show_default=True, help="Std of ePADS's input noise.")
+@click.option("--bn", type=click.Choice(["batch", "exported"]), default="batch", show_default=True,
+              help="batch: BatchNorm uses batch statistics (the papers); exported: as in the file.")
+@click.option("--init", type=click.Choice(list(INIT_MODES)), default="keep", show_default=True,
+              help="keep the models' weights, or re-draw them from --noise-seed.")
+@click.option("--activations", type=click.Choice(["relu", "extended"]), default="relu", show_default=True)
+@click.option("--noise-seed", type=int, default=0, show_default=True,
+              help="Seed of ePADS's noise draw and permutations (one draw shared by every model).")
+@click.option("--build-seed", type=int, default=0, show_default=True,
+              help="--space: seed of the generated networks' weights (PyTorch-default init drawn with numpy).")
+@click.option("--batch-seed", type=int, default=2027, show_default=True,
+              help="Rows default_rng(S).choice(1000, B) of the CIFAR-10 test subset used as the image batch.")
+@click.option("--image-size", type=click.Choice(["32", "16"]), default=None,
+              help="Image side of the built-in batch (16 = 2x2-pooled stand-ins) [default: the dataset's; CSV: 32].")
+@click.option("--images", type=click.Path(dir_okay=False), default=None,
+              help="The cifar10_test_1000.npz to take images from [default: the shared data folder].")
+@click.option("--data", type=click.Path(dir_okay=False), default=None,
+              help="Use this float32 .npy (model layout, normalised) as the batch instead of the CIFAR-10 images.")
+@click.option("--accuracies", type=click.Path(dir_okay=False), default=None,
+              help="--space nb201: path of nb201_accuracies.csv [default: the shared data folder].")
+@click.option("--exclude-dead", is_flag=True,
+              help="nb201: leave dead architectures (no cell input-output path) out of the correlations.")
+@click.option("--input", "input_name", default=None, help="Input to feed, for models with several.")
+@click.option("--input-shape", default=None, help="One sample's shape, e.g. 3,32,32 (for symbolic sizes).")
+@click.option("--provider", default=None, help="Force an onnxruntime execution provider (cpu, cuda, ...).")
+@click.option("--workers", "-w", type=int, default=None,
+              help="Worker processes (default: the core count; 0 = in this process).")
+@click.option("--threads", type=int, default=1, show_default=True, help="onnxruntime threads per worker.")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
+              help="SQLite result store (cache) [default: .onnxscore/results.sqlite in the working directory].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the text report.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Also write the JSON object to this file.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Draw score against accuracy, one panel per proxy, to this image (needs onnxscore[plot]).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def command(csv_path, space, dataset, sample, seed, proxy, batch_size, sigma, bn, init, activations, noise_seed,
+            build_seed, batch_seed, image_size, images, data, accuracies, exclude_dead, input_name, input_shape,
+            provider, workers, threads, store_path, as_json, output, plot_path, quiet):
+    """Score models and report Kendall tau, Spearman rho and top-10% precision against their accuracy,
+    with the parameter count as the baseline.
+
+    Either CSV_PATH, a CSV of (model path, accuracy) rows for any models you have, or
+    --space nb201 --dataset cifar10|cifar100|ImageNet16-120 --sample N --seed S (rows of the
+    NAS-Bench-201 accuracy table). Every model sees the same real-image batch and the same noise.
+    Scores are cached in the store, so a rerun only scores what is missing; Ctrl-C prints the
+    metrics of what was finished. A null score ranks last.
+    """
+    from onnxscore import evaluate as ev
+    from onnxscore.errors import InputError
+    from onnxscore.inputs import parse_shape
+
+    if bool(csv_path) == bool(space):
+        raise InputError("pass either a CSV of (model path, accuracy) or --space nb201 --dataset D --sample N")
+    if space and str(space).lower() != "nb201":
+        raise InputError(f"--space {space}: only nb201 has an accuracy table here; for other models pass a CSV "
+                         "of (model path, accuracy)")
+    if space and not dataset:
+        raise InputError("--space nb201 needs --dataset cifar10, cifar100 or ImageNet16-120")
+    if accuracies and not space:
+        raise InputError("--accuracies goes with --space nb201; a CSV carries its own accuracies")
+    if workers is not None and workers < 0:
+        raise InputError(f"--workers must be 0 or more (got {workers})")
+    if data and (image_size or images):
+        raise InputError("--data replaces the built-in CIFAR-10 batch; drop --image-size/--images")
+    if plot_path:  # fail before a long run, not after it
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            from onnxscore.errors import MissingExtraError
+
+            raise MissingExtraError("matplotlib", "plot") from None
+    kw = dict(proxies=proxy, batch_size=batch_size, sigma=sigma, bn=bn, init=init, activations=activations,
+              provider=provider, noise_seed=noise_seed, data=data, batch_seed=batch_seed, images=images,
+              input_name=input_name, input_shape=parse_shape(input_shape), exclude_dead=exclude_dead,
+              store=store_path, workers=workers, threads=threads, progress=not quiet)
+    if image_size:
+        kw["image_size"] = int(image_size)
+    try:
+        if space:
+            res = ev.evaluate_nb201(dataset, sample, seed, build_seed=build_seed, table=accuracies, **kw)
+        else:
+            res = ev.evaluate_csv(csv_path, sample, seed, dataset=dataset, **kw)
+    except ev.EvaluationInterrupted as exc:
+        part = exc.partial
+        click.echo(f"onnxscore: interrupted: {part.n} of {part.total} models finished; metrics over those "
+                   "(rerun the same command to resume from the store):", err=True)
+        click.echo(json.dumps(part.to_dict()) if as_json else part.text())
+        raise KeyboardInterrupt from None
+    _emit(res, as_json, output)
+    if plot_path:
+        ev.plot(res, plot_path)
+        click.echo(f"plot written to {plot_path}", err=True)
+
+
+def _emit(res, as_json: bool, output: str | None) -> None:
+    obj = res.to_dict()
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+    click.echo(json.dumps(obj) if as_json else res.text())

@@ -1,0 +1,566 @@
+"""Evaluate proxies against ground-truth accuracies: Kendall tau, Spearman rho and top-10% precision,
+with the parameter count as the baseline every training-free proxy has to beat.
+
+Models come from a CSV of (model path, accuracy) or from NAS-Bench-201 rows sampled from the accuracy
+table. Scoring goes through the ranking engine (onnxscore.rank), so results are cached in the SQLite
+store and repeated runs only score what is missing. Every model sees the same real-image batch (the
+CIFAR-10 test subset of the shared data, written once to a .npy next to the store so the store's score
+key covers it) and the same noise draw.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from onnxscore.errors import InputError, MissingExtraError
+
+BASELINE = "params"
+TOP_FRACTION = 0.1
+DEFAULT_PROXIES = ("epads", "naswot", "swap")
+DEFAULT_BATCH_SEED = 2027  # PROXIES.md "Figures to reproduce": rows default_rng(2027).choice(1000, 128)
+NULL_RULE = ("a null score (undefined, e.g. -inf ePADS or a singular NASWOT kernel, or a model that "
+             "failed) ranks last, tied with the other nulls")
+DEAD_RULE = ("dead NAS-Bench-201 architectures (no path of non-none edges from cell input to output) "
+             "are scored like any other; their accuracy is chance level, so they form a tie at the bottom")
+WEIGHTS_NOTE = ("PyTorch-default initialisation (kaiming_uniform a=sqrt(5), BN scale 1 / shift 0) drawn with "
+                "numpy from the build seed; the PyTorch reference of PROXIES.md used torch.manual_seed(0) "
+                "per network: same distribution, different random stream")
+METRIC_NOTES = {
+    "kendall": "scipy.stats.kendalltau (tau-b) against accuracy",
+    "spearman": "scipy.stats.spearmanr against accuracy",
+    "top10_precision": ("|top 10% by score & top 10% by accuracy| / k, k = round(n/10) (at least 1); ties at "
+                        "the cut share the remaining places equally (the expected value under random "
+                        "tie-breaking)"),
+}
+
+
+# ============================================================================ metrics
+
+def _values(xs: Sequence) -> np.ndarray:
+    """float64 array with None / NaN / -inf all mapped to -inf (null ranks last, nulls tie)."""
+    out = np.empty(len(xs), dtype=np.float64)
+    for i, v in enumerate(xs):
+        try:
+            f = float(v) if v is not None else -math.inf
+        except (TypeError, ValueError):
+            f = -math.inf
+        out[i] = -math.inf if (math.isnan(f) or f == -math.inf) else f
+    return out
+
+
+def _ranks(xs: Sequence) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return rankdata(_values(xs), method="average")
+
+
+def _finite_or_none(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def kendall(scores: Sequence, accuracies: Sequence) -> float | None:
+    """Kendall tau-b of scores against accuracies (nulls rank last); None when undefined (n < 2, constant)."""
+    from scipy.stats import kendalltau
+
+    if len(scores) != len(accuracies):
+        raise ValueError("scores and accuracies differ in length")
+    if len(scores) < 2:
+        return None
+    return _finite_or_none(kendalltau(_ranks(scores), _ranks(accuracies)).statistic)
+
+
+def spearman(scores: Sequence, accuracies: Sequence) -> float | None:
+    """Spearman rho of scores against accuracies (nulls rank last); None when undefined."""
+    from scipy.stats import spearmanr
+
+    if len(scores) != len(accuracies):
+        raise ValueError("scores and accuracies differ in length")
+    if len(scores) < 2:
+        return None
+    ra, rb = _ranks(scores), _ranks(accuracies)
+    if np.all(ra == ra[0]) or np.all(rb == rb[0]):
+        return None
+    return _finite_or_none(spearmanr(ra, rb).statistic)
+
+
+def top_k(n: int, fraction: float = TOP_FRACTION) -> int:
+    """k = fraction of n, rounded half up, at least 1."""
+    return max(1, int(math.floor(fraction * n + 0.5)))
+
+
+def top_membership(values: Sequence, k: int) -> np.ndarray:
+    """Probability of each item being in the top k when ties at the cut are broken uniformly at random."""
+    v = _values(values)
+    n = len(v)
+    if not 0 < k <= n:
+        raise ValueError(f"k must be in 1..{n}, got {k}")
+    cut = np.sort(v)[::-1][k - 1]
+    above = v > cut
+    at = v == cut
+    w = above.astype(np.float64)
+    w[at] = (k - int(above.sum())) / int(at.sum())
+    return w
+
+
+def top_precision(scores: Sequence, accuracies: Sequence, fraction: float = TOP_FRACTION) -> float | None:
+    """|top fraction by score & top fraction by accuracy| / k, ties at the cut shared (expected value)."""
+    n = len(scores)
+    if n != len(accuracies):
+        raise ValueError("scores and accuracies differ in length")
+    if n == 0:
+        return None
+    k = top_k(n, fraction)
+    overlap = float(np.dot(top_membership(scores, k), top_membership(accuracies, k)))
+    return overlap / k
+
+
+def metrics(scores: Sequence, accuracies: Sequence) -> dict:
+    """{"kendall", "spearman", "top10_precision"} of one proxy (floats, None where undefined)."""
+    p = top_precision(scores, accuracies)
+    return {"kendall": kendall(scores, accuracies), "spearman": spearman(scores, accuracies),
+            "top10_precision": None if p is None else float(p)}
+
+
+# ============================================================================ inputs
+
+@dataclass
+class Item:
+    """One model to evaluate: its rank-engine candidate, its accuracy and what is known about it."""
+
+    candidate: Any  # onnxscore.rank.Candidate
+    accuracy: float
+    label: str
+    dead: bool | None = None  # NAS-Bench-201 only
+    params_hint: int | None = None  # closed-form count when the space has one
+
+
+def sample_rows(total: int, n: int | None, seed: int) -> np.ndarray:
+    """Row numbers default_rng(seed).choice(total, n, replace=False) (all rows in order when n is None)."""
+    if n is None:
+        return np.arange(total)
+    if not 1 <= n <= total:
+        raise InputError(f"--sample must be between 1 and {total} (rows available), got {n}")
+    return np.random.default_rng(seed).choice(total, n, replace=False)
+
+
+def _space_candidate(space: str, sp, kwargs: dict, enc: str, build_seed: int):
+    """The rank-engine candidate of one space member, keyed exactly as onnxscore.rank.space_candidates keys it
+    (so `onnxscore rank --space` and `onnxscore evaluate` share cached scores)."""
+    from onnxscore.rank import Candidate
+    from onnxscore.store import canonical_json
+
+    ident = dict(kwargs)
+    for attr in ("dataset", "num_classes", "bn_training"):
+        if hasattr(sp, attr):
+            ident[attr] = getattr(sp, attr)
+    name = sp.name or space
+    key = "space:" + hashlib.sha256(canonical_json(
+        {"space": name, "kwargs": ident, "encoding": enc, "build_seed": build_seed}).encode()).hexdigest()
+    return Candidate(f"{name}:{enc}", key, space=(space, tuple(sorted(kwargs.items())), enc, build_seed))
+
+
+def nb201_items(dataset: str, sample: int | None, seed: int, build_seed: int = 0,
+                table=None) -> tuple[list[Item], dict]:
+    """NAS-Bench-201 rows default_rng(seed).choice(15625, sample) of nb201_accuracies.csv, with test accuracy."""
+    from onnxscore.spaces import get_space
+    from onnxscore.spaces.nb201 import ACCURACY_COLUMNS, canonical_dataset, is_dead, load_accuracies
+
+    ds = canonical_dataset(dataset)
+    path = table
+    rows = list(load_accuracies(table).values())
+    sp = get_space("nb201", dataset=ds)
+    items = []
+    for r in sample_rows(len(rows), sample, seed):
+        row = rows[int(r)]
+        enc = sp.to_str(row["arch_str"])
+        cand = _space_candidate("nb201", sp, {"dataset": ds}, enc, build_seed)
+        items.append(Item(cand, float(row[ds]), f"{row['arch_index']}:{enc}", dead=is_dead(enc),
+                          params_hint=sp.params(enc)))
+    if path is None:
+        from onnxscore.datasets import shared_data_dir
+
+        path = shared_data_dir() / "nb201_accuracies.csv"
+    info = {"space": "nb201", "dataset": ds, "accuracy": f"200-epoch test accuracy ({ACCURACY_COLUMNS[ds]})",
+            "accuracy_table": str(path), "sample": sample if sample is not None else len(rows),
+            "sample_seed": seed,
+            "sample_rule": (f"rows numpy.random.default_rng({seed}).choice({len(rows)}, {sample}, replace=False) "
+                            "of nb201_accuracies.csv") if sample is not None else "every row",
+            "build_seed": build_seed, "weights": WEIGHTS_NOTE}
+    return items, info
+
+
+PATH_COLUMNS = ("model", "path", "model_path", "file", "onnx")
+ACC_COLUMNS = ("accuracy", "acc", "test_accuracy", "top1", "score")
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def read_accuracy_csv(path: str | os.PathLike) -> list[tuple[str, float]]:
+    """(model path, accuracy) rows of a CSV: a header naming the columns (model/path, accuracy/acc) or two
+    unnamed columns; relative paths are taken from the CSV's folder (or the working directory)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"accuracy CSV {p} does not exist; pass a CSV of (model path, accuracy) rows")
+    with p.open(newline="", encoding="utf-8-sig") as f:
+        rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
+    if not rows:
+        raise InputError(f"{p} is empty; expected rows of (model path, accuracy)")
+    head = [c.strip().lower() for c in rows[0]]
+    pi = ai = None
+    if any(h in PATH_COLUMNS for h in head) and any(h in ACC_COLUMNS for h in head):
+        pi = next(i for i, h in enumerate(head) if h in PATH_COLUMNS)
+        ai = next(i for i, h in enumerate(head) if h in ACC_COLUMNS)
+        body, first = rows[1:], 2
+    elif len(rows[0]) >= 2 and _is_number(rows[0][1]):
+        pi, ai, body, first = 0, 1, rows, 1
+    elif len(rows[0]) >= 2 and not _is_number(rows[0][1]):
+        pi, ai, body, first = 0, 1, rows[1:], 2  # an unknown header over two columns
+    else:
+        raise InputError(f"{p}: cannot find the model and accuracy columns; use a header 'model,accuracy'")
+    out = []
+    for lineno, r in enumerate(body, first):
+        if len(r) <= max(pi, ai):
+            raise InputError(f"{p} line {lineno}: expected a model path and an accuracy, got {r!r}")
+        model, acc = r[pi].strip(), r[ai].strip()
+        if not _is_number(acc) or not math.isfinite(float(acc)):
+            raise InputError(f"{p} line {lineno}: accuracy {acc!r} is not a number")
+        mp = Path(model).expanduser()
+        if not mp.is_absolute():
+            beside = p.parent / mp
+            mp = beside if beside.exists() or not mp.exists() else mp
+        if not mp.is_file():
+            raise InputError(f"{p} line {lineno}: model file {model} not found "
+                             f"(relative paths are taken from the CSV's folder {p.parent})")
+        out.append((str(mp), float(acc)))
+    if not out:
+        raise InputError(f"{p} has a header but no rows")
+    return out
+
+
+def csv_items(path: str | os.PathLike, sample: int | None = None, seed: int = 0) -> tuple[list[Item], dict]:
+    """Items of a (model path, accuracy) CSV, optionally a seeded sample of its rows."""
+    from onnxscore.rank import file_candidates
+
+    rows = read_accuracy_csv(path)
+    items = []
+    for r in sample_rows(len(rows), sample, seed):
+        model, acc = rows[int(r)]
+        items.append(Item(file_candidates([model])[0], acc, model))
+    info = {"csv": str(path), "accuracy": "the CSV's accuracy column", "sample": len(items)}
+    if sample is not None:
+        info.update(sample_seed=seed, sample_rule=f"rows numpy.random.default_rng({seed}).choice({len(rows)}, "
+                                                  f"{sample}, replace=False) of the CSV")
+    return items, info
+
+
+def image_batch(cache_dir: str | os.PathLike, batch_size: int = 128, seed: int = DEFAULT_BATCH_SEED,
+                size: int = 32, images: str | os.PathLike | None = None) -> tuple[str, str]:
+    """Write the CIFAR-10 batch of PROXIES.md to a .npy in cache_dir (once); return (path, description)."""
+    from onnxscore.datasets import CIFAR10_FILE, CIFAR10_MEAN, CIFAR10_STD, cifar10_batch, shared_data_dir
+
+    x = cifar10_batch(images, batch_size=batch_size, seed=seed, size=size)
+    src = Path(images) if images is not None else shared_data_dir() / CIFAR10_FILE
+    d = Path(cache_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(x.tobytes()).hexdigest()[:12]
+    out = d / f"cifar10-b{batch_size}-seed{seed}-{size}px-{digest}.npy"
+    if not out.exists():
+        tmp = out.with_suffix(f".tmp{os.getpid()}.npy")
+        np.save(tmp, x)
+        os.replace(tmp, out)
+    desc = (f"{src.name if src.name == CIFAR10_FILE else src}: rows default_rng({seed}).choice(n, {batch_size}, "
+            f"replace=False), /255, normalised with CIFAR-10 mean {CIFAR10_MEAN} std {CIFAR10_STD}")
+    if size == 16:
+        desc += "; 2x2 average-pooled to 16x16 (CIFAR-10 images as ImageNet16-120 stand-ins)"
+    return str(out), desc
+
+
+# ============================================================================ result
+
+@dataclass
+class Evaluation:
+    """Correlations of every proxy (and the params baseline) with accuracy, with the data behind them."""
+
+    n: int
+    dataset: str
+    results: dict  # {proxy: {"kendall", "spearman", "top10_precision"}}
+    settings: dict
+    nulls: dict  # {proxy: number of null scores}
+    dead: dict | None  # NAS-Bench-201: {"count", "included", "null": {proxy: k}}
+    failed: int
+    elapsed_s: float
+    scored: int = 0
+    cached: int = 0
+    interrupted: bool = False
+    total: int = 0  # models requested (n < total when interrupted)
+    rows: list = field(default_factory=list)  # per model: label, accuracy, dead, params, scores, errors
+    errors: list = field(default_factory=list)  # a few distinct failure messages
+
+    @property
+    def proxies(self) -> list[str]:
+        return [p for p in self.results if p != BASELINE]
+
+    def below_baseline(self) -> list[tuple[str, float, float]]:
+        """(proxy, its Kendall, params Kendall) for every proxy below the parameter-count baseline."""
+        base = (self.results.get(BASELINE) or {}).get("kendall")
+        out = []
+        for p in self.proxies:
+            k = self.results[p].get("kendall")
+            if base is not None and k is not None and k < base:
+                out.append((p, k, base))
+        return out
+
+    def notes(self) -> list[str]:
+        """Plain statements of how nulls and dead architectures were handled, and baseline comparisons."""
+        lines = []
+        nulls = {p: k for p, k in self.nulls.items() if k}
+        lines.append("nulls: " + NULL_RULE + "; " + (", ".join(f"{p} {k}" for p, k in nulls.items())
+                                                      if nulls else "none in this run") + ".")
+        if self.dead is not None:
+            d = self.dead
+            how = ("included in the correlations" if d["included"]
+                   else "excluded from the correlations (--exclude-dead)")
+            null = {p: k for p, k in d["null"].items() if k}
+            nl = ", ".join(f"{p} null for {k}" for p, k in null.items()) or "no null score among them"
+            lines.append(f"dead architectures: {d['count']} of the sample (no path from cell input to output; "
+                         f"accuracy at chance), scored without crashing and {how}; {nl}.")
+        for p, k, base in self.below_baseline():
+            lines.append(f"{p} falls below the parameter-count baseline on this sample "
+                         f"(Kendall {k:.3f} < {base:.3f}).")
+        if self.failed:
+            lines.append(f"{self.failed} model(s) failed to score (ranked last as nulls): "
+                         + "; ".join(self.errors[:3]))
+        return lines
+
+    def to_dict(self) -> dict:
+        """The --json object: n, dataset, results (params among them), settings, and the run's counts."""
+        return {"n": self.n, "dataset": self.dataset, "results": self.results, "settings": self.settings,
+                "nulls": self.nulls, "dead": self.dead, "failed": self.failed,
+                "elapsed_s": round(self.elapsed_s, 1), "scored": self.scored, "cached": self.cached,
+                "interrupted": self.interrupted, "total": self.total, "notes": self.notes()}
+
+    def text(self) -> str:
+        """Human-readable report: the metric table, notes and settings."""
+        s = self.settings
+        if s.get("space") == "nb201":
+            head = (f"NAS-Bench-201 {self.dataset}: {self.n} architectures (sample seed {s.get('sample_seed')}), "
+                    f"{s.get('accuracy')}")
+        else:
+            head = f"{self.dataset}: {self.n} models, {s.get('accuracy')}"
+        if self.interrupted:
+            head += f"  [INTERRUPTED: {self.n} of {self.total} done]"
+        lines = [head]
+        if s.get("image_size") == 16 and s.get("space") == "nb201":
+            lines.append("images: CIFAR-10 test images pooled to 16x16 as ImageNet16-120 stand-ins")
+        width = max(len(p) for p in self.results) if self.results else 6
+        lines.append(f"{'proxy'.ljust(width)}  kendall  spearman  top10%  null")
+        for p, r in self.results.items():
+            f = lambda v: "   -   " if v is None else f"{v:7.3f}"  # noqa: E731
+            lines.append(f"{p.ljust(width)}  {f(r['kendall'])}  {f(r['spearman'])}   "
+                         f"{f(r['top10_precision'])}  {self.nulls.get(p, 0):4d}" + ("  baseline" if p == BASELINE else ""))
+        lines += self.notes()
+        keys = ("batch_size", "sigma", "bn", "init", "activations", "noise_seed", "build_seed", "batch_seed",
+                "provider", "onnxruntime", "onnxscore")
+        lines.append("settings: " + " ".join(f"{k}={s[k]}" for k in keys if k in s))
+        lines.append(f"data: {s.get('data')}")
+        lines.append(f"time: {self.elapsed_s:.1f} s (scored {self.scored}, cached {self.cached}, "
+                     f"workers {s.get('workers')})")
+        return "\n".join(lines)
+
+
+class EvaluationInterrupted(KeyboardInterrupt):
+    """Ctrl-C during an evaluation; `.partial` is the Evaluation of what was finished."""
+
+    def __init__(self, partial: Evaluation):
+        super().__init__("interrupted")
+        self.partial = partial
+
+
+# ============================================================================ running
+
+def _collect(items: Sequence[Item], store, settings, proxies: Sequence[str]) -> list[dict]:
+    """Per item: scores, errors and params read back from the store (None when not done)."""
+    from onnxscore.rank import EDGE_METRIC
+
+    skey, ekey = settings.score_key(), settings.edge_key()
+    out = []
+    for it in items:
+        stored = store.get_scores(it.candidate.key, skey, proxies)
+        edge = store.get_metric(it.candidate.key, EDGE_METRIC, ekey) or {}
+        params = (edge.get("value") or {}).get("params")
+        if params is None:
+            params = it.params_hint
+        done = all(p in stored for p in proxies)
+        scores = {p: (stored[p]["score"] if p in stored and stored[p]["status"] == "ok" else None) for p in proxies}
+        errors = {p: stored[p]["error"] for p in proxies if p in stored and stored[p]["status"] != "ok"}
+        out.append({"label": it.label, "accuracy": it.accuracy, "dead": it.dead, "params": params,
+                    "scores": scores, "errors": errors, "done": done})
+    return out
+
+
+def summarize(rows: list[dict], proxies: Sequence[str], dataset: str, settings: dict, *,
+              exclude_dead: bool = False, elapsed_s: float = 0.0, scored: int = 0, cached: int = 0,
+              interrupted: bool = False) -> Evaluation:
+    """Metrics of every proxy and the params baseline over the finished rows."""
+    total = len(rows)
+    done = [r for r in rows if r["done"]]
+    dead_rows = [r for r in done if r["dead"]]
+    use = [r for r in done if not (exclude_dead and r["dead"])]
+    acc = [r["accuracy"] for r in use]
+    results, nulls = {}, {}
+    for p in list(proxies) + [BASELINE]:
+        vals = [r["params"] if p == BASELINE else r["scores"][p] for r in use]
+        results[p] = metrics(vals, acc) if use else {"kendall": None, "spearman": None, "top10_precision": None}
+        nulls[p] = sum(v is None for v in vals)
+    has_dead = any(r["dead"] is not None for r in rows)
+    dead = None
+    if has_dead:
+        dead = {"count": len(dead_rows), "included": not exclude_dead,
+                "null": {p: sum(r["scores"][p] is None for r in dead_rows) for p in proxies},
+                "rule": DEAD_RULE}
+    # failed: every proxy null with an error on a model that is not a dead NB201 cell (e.g. unloadable)
+    failed_rows = [r for r in done if r["errors"] and not r["dead"]
+                   and all(v is None for v in r["scores"].values())]
+    msgs = []
+    for r in failed_rows:
+        e = next(iter(r["errors"].values()))
+        if e not in {m.split(": ", 1)[-1] for m in msgs}:
+            msgs.append(f"{r['label']}: {e}")
+    return Evaluation(n=len(use), dataset=dataset, results=results, settings=settings, nulls=nulls, dead=dead,
+                      failed=len(failed_rows), elapsed_s=elapsed_s, scored=scored, cached=cached,
+                      interrupted=interrupted, total=total, rows=rows, errors=msgs)
+
+
+def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROXIES, batch_size: int = 128,
+        sigma: float = 1.0, bn: str = "batch", init: str = "keep", activations: str = "relu",
+        provider: str | None = None, noise_seed: int = 0, data: str | os.PathLike | None = None,
+        batch_seed: int = DEFAULT_BATCH_SEED, image_size: int = 32, images=None, input_name: str | None = None,
+        input_shape=None, exclude_dead: bool = False, store=None, workers: int | None = None,
+        threads: int = 1, progress: bool = True) -> Evaluation:
+    """Score `items` through the ranking engine (cached in `store`) and compare with their accuracies.
+
+    Raises EvaluationInterrupted (a KeyboardInterrupt) carrying the partial Evaluation on Ctrl-C.
+    """
+    from onnxscore import Scorer
+    from onnxscore.proxies import registry
+    from onnxscore.rank import RankSettings, rank
+    from onnxscore.store import DEFAULT_STORE, ResultStore
+
+    if not items:
+        raise InputError("nothing to evaluate; pass a CSV of (model path, accuracy) or --space nb201 --sample N")
+    asked = proxies.split(",") if isinstance(proxies, str) else list(proxies)
+    if BASELINE in (str(p).strip().lower() for p in asked):
+        raise InputError("'params' is the baseline and always reported; pass only proxies to --proxy")
+    names = registry.parse(proxies)
+    own = not isinstance(store, ResultStore)
+    st = ResultStore(store or DEFAULT_STORE) if own else store
+    try:
+        if data is None:
+            cache = (Path(st.path).resolve().parent if st.path != ":memory:"
+                     else Path(os.environ.get("TMPDIR", "/tmp")) / "onnxscore-batches")
+            data, data_desc = image_batch(cache / "batches", batch_size, batch_seed, image_size, images)
+            batch_info = {"batch_seed": batch_seed, "image_size": image_size}
+        else:
+            data_desc, batch_info = f"user data {data} (first {batch_size} rows)", {}
+        scorer = {"batch_size": batch_size, "seed": noise_seed, "sigma": sigma, "data": str(data), "bn": bn,
+                  "init": init, "provider": provider, "activations": activations, "input_name": input_name,
+                  "input_shape": input_shape}
+        rs = RankSettings(proxies=tuple(names), scorer=scorer, threads=threads, input_shape=input_shape)
+        ss = Scorer(**{k: v for k, v in scorer.items() if v is not None}).settings()
+        settings = {**info, "proxies": list(names), "batch_size": batch_size, "sigma": sigma, "bn": bn,
+                    "init": init, "activations": activations, "noise_seed": noise_seed, **batch_info,
+                    "data": data_desc, "data_file": str(data), "provider": ss["provider"],
+                    "onnxruntime": ss["onnxruntime"], "onnxscore": ss["onnxscore"], "workers": workers,
+                    "threads": threads, "store": st.path, "exclude_dead": exclude_dead,
+                    "null_rule": NULL_RULE, "metrics": METRIC_NOTES}
+        t0 = time.perf_counter()
+        try:
+            res = rank([it.candidate for it in items], rs, store=st, workers=workers, progress=progress)
+        except KeyboardInterrupt:
+            rows = _collect(items, st, rs, names)
+            part = summarize(rows, names, dataset, settings, exclude_dead=exclude_dead,
+                             elapsed_s=time.perf_counter() - t0, interrupted=True)
+            raise EvaluationInterrupted(part) from None
+        rows = _collect(items, st, rs, names)
+        return summarize(rows, names, dataset, settings, exclude_dead=exclude_dead,
+                         elapsed_s=time.perf_counter() - t0, scored=res.scored, cached=res.cached)
+    finally:
+        if own:
+            st.close()
+
+
+def evaluate_nb201(dataset: str = "cifar10", sample: int | None = 300, seed: int = 2026, *, build_seed: int = 0,
+                   table=None, **kw) -> Evaluation:
+    """NAS-Bench-201: score a seeded sample of the accuracy table's rows and correlate with test accuracy."""
+    from onnxscore.spaces.nb201 import DATASETS, canonical_dataset
+
+    ds = canonical_dataset(dataset)
+    items, info = nb201_items(ds, sample, seed, build_seed, table)
+    kw.setdefault("image_size", DATASETS[ds][0])
+    return run(items, ds, info, **kw)
+
+
+def evaluate_csv(path: str | os.PathLike, sample: int | None = None, seed: int = 0, *,
+                 dataset: str | None = None, **kw) -> Evaluation:
+    """A CSV of (model path, accuracy): score every model (or a seeded sample) and correlate."""
+    items, info = csv_items(path, sample, seed)
+    return run(items, dataset or Path(path).stem, info, **kw)
+
+
+# ============================================================================ plot
+
+def plot(ev: Evaluation, path: str | os.PathLike) -> str:
+    """Score against accuracy, one panel per proxy plus params (matplotlib, the `plot` extra)."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise MissingExtraError("matplotlib", "plot") from None
+    panels = [*ev.proxies, BASELINE]
+    cols = min(len(panels), 4)
+    nrows = math.ceil(len(panels) / cols)
+    fig = Figure(figsize=(4 * cols, 3.5 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, cols, squeeze=False).ravel()
+    rows = [r for r in ev.rows if r["done"] and not (ev.dead and not ev.dead["included"] and r["dead"])]
+    for ax, p in zip(axes, panels):
+        pts = [(r["accuracy"], r["params"] if p == BASELINE else r["scores"][p], bool(r["dead"])) for r in rows]
+        ok = [(a, s, d) for a, s, d in pts if s is not None]
+        live = [(a, s) for a, s, d in ok if not d]
+        dead = [(a, s) for a, s, d in ok if d]
+        if live:
+            ax.scatter(*zip(*live), s=6, alpha=0.6, label="architectures")
+        if dead:
+            ax.scatter(*zip(*dead), s=10, marker="x", color="tab:red", label="dead (no cell path)")
+        r = ev.results[p]
+        tau = "-" if r["kendall"] is None else f"{r['kendall']:.3f}"
+        rho = "-" if r["spearman"] is None else f"{r['spearman']:.3f}"
+        null = ev.nulls.get(p, 0)
+        ax.set_title(f"{p}: tau {tau}, rho {rho}" + (f" ({null} null, not drawn)" if null else ""), fontsize=9)
+        ax.set_xlabel(f"{ev.dataset} accuracy")
+        ax.set_ylabel("parameter count" if p == BASELINE else f"{p} score")
+        if dead:
+            ax.legend(fontsize=7)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle(f"{ev.dataset}: {ev.n} models", fontsize=10)
+    fig.savefig(path, dpi=120)
+    return str(path)
+
+
+__all__ = ["kendall", "spearman", "top_precision", "top_membership", "top_k", "metrics", "read_accuracy_csv",
+           "nb201_items", "csv_items", "image_batch", "run", "evaluate_nb201", "evaluate_csv", "plot",
+           "summarize", "Evaluation", "EvaluationInterrupted", "Item", "BASELINE"]
