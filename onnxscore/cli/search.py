@@ -1,0 +1,255 @@
+"""`onnxscore search`: find the architecture of a search space with the best proxy score (random search or
+regularised evolution), write it as ONNX and print its arch string, score, params and MACs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from onnxscore.graph.init import INIT_MODES
+
+
+def _import_space_module(spec: str) -> None:
+    """Import a module (dotted name or .py path) whose @register_space classes add spaces."""
+    import importlib
+    import importlib.util
+
+    from onnxscore.errors import InputError
+
+    p = Path(spec)
+    try:
+        if p.suffix == ".py":
+            if not p.is_file():
+                raise InputError(f"--space-module {spec} does not exist")
+            mod_spec = importlib.util.spec_from_file_location(f"onnxscore_user_space_{p.stem}", p)
+            mod = importlib.util.module_from_spec(mod_spec)
+            mod_spec.loader.exec_module(mod)
+        else:
+            importlib.import_module(spec)
+    except InputError:
+        raise
+    except Exception as exc:  # the user's module failed: one line, not a traceback
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot import --space-module {spec}: {type(exc).__name__}: {first}") from exc
+
+
+def _input_side(sp) -> int | None:
+    """Image side of the space's networks (from one built sample), or None when not a 3-channel square image."""
+    import numpy as np
+
+    m = sp.build(sp.sample(np.random.default_rng(0)), seed=0)
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    vals = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    if len(vals) == 4 and vals[1] == 3 and vals[2] == vals[3] and vals[2]:
+        return int(vals[2])
+    return None
+
+
+def _batch(sp, space_name: str, source: str, store: str, batch_size: int, batch_seed: int):
+    """(data path or None, description): the CIFAR-10 batch evaluate uses (same .npy, so the store is shared)."""
+    from onnxscore.datasets import shared_data_dir
+    from onnxscore.errors import InputError
+
+    if source == "random" or (source == "auto" and space_name != "nb201"):
+        return None, None
+    side = _input_side(sp)
+    if side not in (32, 16):
+        if source == "cifar10":
+            raise InputError(f"--batch-source cifar10 needs 3x32x32 or 3x16x16 inputs; {space_name} networks take "
+                             "another shape (pass --data FILE.npy)")
+        return None, None
+    if shared_data_dir() is None:
+        if source == "cifar10":
+            raise InputError("no CIFAR-10 images found; set ONNXSCORE_DATA to the folder holding cifar10_test_1000.npz")
+        click.echo("onnxscore: warning: no CIFAR-10 images found (set ONNXSCORE_DATA); scoring with a seeded "
+                   "random-normal batch", err=True)
+        return None, None
+    from onnxscore.evaluate import image_batch
+
+    cache = Path(store).resolve().parent / "batches"
+    return image_batch(cache, batch_size, batch_seed, side)
+
+
+def _outputs(output, no_onnx, space, dataset, algo, proxy, budget, seeds) -> list:
+    if no_onnx:
+        return [None] * len(seeds)
+    tag = f"{space}-{dataset}" if dataset else space
+    if output is None:
+        return [f"search-{tag}-{algo}-{proxy}-b{budget}-seed{s}.onnx" for s in seeds]
+    if len(seeds) == 1:
+        return [output]
+    p = Path(output)
+    return [str(p.with_name(f"{p.stem}-seed{s}{p.suffix or '.onnx'}")) for s in seeds]
+
+
+def _human(n) -> str:
+    from onnxscore.edge.pareto import human
+
+    return human(n)
+
+
+def _print_result(res, proxy: str) -> None:
+    s = res.settings
+    kw = s.get("space_kwargs") or {}
+    tag = " ".join([s["space"], *(str(v) for v in kw.values())])
+    click.echo(f"{tag} | {s['algo']} | {proxy} | budget {s['budget']} | seed {s['seed']}")
+    if res.arch is None:
+        click.echo("  nothing found: every candidate scored null")
+    else:
+        click.echo(f"  best   {res.arch}")
+        line = f"  {proxy} {res.score:.6g}   params {_human(res.params)}   MACs {_human(res.macs)}"
+        if "test_accuracy" in res.extra:
+            line += f"   test accuracy {res.extra['test_accuracy']:.2f} % (NAS-Bench-201 table)"
+        click.echo(line)
+    click.echo(f"  evaluated {res.evaluated} (newly scored {res.scored}, from the store {res.cached}), "
+               f"rejected by size limits {res.rejected}, dead {res.dead}; {res.seconds:.1f} s "
+               f"(CPU {res.cpu_seconds:.1f} s)")
+    for n in res.notes:
+        click.echo(f"  note: {n}")
+    if res.onnx:
+        click.echo(f"  wrote {res.onnx}")
+
+
+def _ms(d: dict, fmt: str = "{:.4g}") -> str:
+    if d["mean"] is None:
+        return "-"
+    return f"{fmt.format(d['mean'])} ± {fmt.format(d['std'])}"
+
+
+@click.command("search")
+@click.option("--space", default="nb201", show_default=True,
+              help="Registered search space: nb201, mobilenet-like, toy, or one added by --space-module.")
+@click.option("--dataset", default=None, help="nb201: cifar10, cifar100 or ImageNet16-120 [default: cifar10].")
+@click.option("--space-module", default=None,
+              help="Import this module (dotted name or .py file) first; its @register_space classes become spaces.")
+@click.option("--algo", type=click.Choice(["random", "evolution"]), default="evolution", show_default=True,
+              help="random: best of BUDGET distinct samples; evolution: regularised evolution (ageing).")
+@click.option("--proxy", "-p", default="epads", show_default=True,
+              help="Score to maximise: epads, naswot, swap, reg-swap, params (parameter count) or random (random choice).")
+@click.option("--budget", "-n", type=int, default=100, show_default=True,
+              help="Distinct candidates evaluated per search (store hits count; size-rejected draws do not).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the search (sampling, tournaments, mutations).")
+@click.option("--repeat", "-r", type=int, default=1, show_default=True,
+              help="Run R independent searches (seeds S..S+R-1) and report mean and std of what they found.")
+@click.option("--population", type=int, default=10, show_default=True, help="evolution: population size.")
+@click.option("--tournament", type=int, default=3, show_default=True, help="evolution: tournament (sample) size.")
+@click.option("--max-params", default=None, help="Only consider architectures with at most this many parameters (e.g. 500k).")
+@click.option("--max-macs", default=None, help="Only consider architectures with at most this many MACs per sample (e.g. 100M).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="ONNX file for the best architecture [default: search-<space>-<algo>-<proxy>-b<N>-seed<S>.onnx]; "
+                   "with --repeat, -seed<S> is added to the name.")
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@click.option("--no-onnx", is_flag=True, help="Do not write the ONNX file(s).")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per search (and a final {\"summary\": ...} object with --repeat).")
+@click.option("--score-also", default=None,
+              help="Also compute and store these proxies for every new candidate (e.g. naswot,swap): one forward "
+                   "serves them all, and later searches with them hit the store.")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
+              help="SQLite result store shared with rank/evaluate [default: .onnxscore/results.sqlite].")
+@click.option("--batch-source", type=click.Choice(["auto", "cifar10", "random"]), default="auto", show_default=True,
+              help="Images scored: cifar10 = the CIFAR-10 test subset (16x16 pooled for 16-pixel inputs), random = "
+                   "seeded normal noise; auto = cifar10 for nb201, random otherwise. --data overrides.")
+@click.option("--data", type=click.Path(dir_okay=False), default=None,
+              help="float32 .npy batch in the networks' layout and normalisation (first B rows).")
+@click.option("--batch-size", "-b", type=int, default=128, show_default=True, help="B images per forward.")
+@click.option("--batch-seed", type=int, default=2027, show_default=True,
+              help="Rows default_rng(S).choice(1000, B) of the CIFAR-10 subset used as the batch.")
+@click.option("--sigma", type=float, default=1.0, show_default=True, help="Std of ePADS's input noise.")
+@click.option("--noise-seed", type=int, default=0, show_default=True,
+              help="Seed of the noise, permutations and random batch (shared by every candidate).")
+@click.option("--build-seed", type=int, default=0, show_default=True, help="Seed of the candidates' weights.")
+@click.option("--bn", type=click.Choice(["batch", "exported"]), default="batch", show_default=True)
+@click.option("--init", type=click.Choice(list(INIT_MODES)), default="keep", show_default=True)
+@click.option("--activations", type=click.Choice(["relu", "extended"]), default="relu", show_default=True)
+@click.option("--provider", default=None, help="Force an onnxruntime execution provider (cpu, cuda, ...).")
+@click.option("--mu", type=float, default=None, help="reg-swap: target size in thousands of parameters.")
+@click.option("--sigma-params", type=float, default=None, help="reg-swap: width of the size penalty.")
+@click.option("--accuracies", type=click.Path(dir_okay=False), default=None,
+              help="nb201: accuracy table to report the found architecture's test accuracy [default: shared data].")
+@click.option("--workers", "-w", type=int, default=0, show_default=True,
+              help="Worker processes for scoring (0 = in this process, the default; --space-module spaces need 0).")
+@click.option("--threads", type=int, default=1, show_default=True,
+              help="onnxruntime threads per process (1 is the most CPU-efficient on a busy machine).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+def command(space, dataset, space_module, algo, proxy, budget, seed, repeat, population, tournament, max_params,
+            max_macs, output, force, no_onnx, as_json, score_also, store_path, batch_source, data, batch_size,
+            batch_seed, sigma, noise_seed, build_seed, bn, init, activations, provider, mu, sigma_params,
+            accuracies, workers, threads, quiet):
+    """Search a space for the architecture with the best training-free score.
+
+    Random search scores BUDGET distinct random architectures and keeps the best; regularised evolution keeps
+    a population, mutates the winner of a tournament and drops the oldest member. Every candidate is scored
+    through the ranking engine's store, so architectures already scored (by rank, evaluate or an earlier
+    search with the same settings) are free. The best architecture is written as ONNX.
+    """
+    from onnxscore import search as S
+    from onnxscore.errors import InputError
+    from onnxscore.store import DEFAULT_STORE
+
+    if space_module:
+        if workers:
+            raise InputError("spaces from --space-module exist only in this process; use --workers 0")
+        _import_space_module(space_module)
+    if workers < 0 or threads < 0:
+        raise InputError("--workers and --threads must be 0 or more")
+    if budget < 1:
+        raise InputError(f"--budget must be at least 1 (got {budget})")
+    seeds = S.repeat_seeds(seed, repeat)
+    space_kwargs = {}
+    if dataset:
+        space_kwargs["dataset"] = dataset
+    elif str(space).lower() == "nb201":
+        space_kwargs["dataset"] = "cifar10"
+    name, sp, space_kwargs = S.resolve_space(space, space_kwargs)
+    outs = _outputs(output, no_onnx, name, space_kwargs.get("dataset"), algo, proxy, budget, seeds)
+    for o in outs:
+        S.check_output(o, force)  # before any work
+    store = store_path or DEFAULT_STORE
+    desc = None
+    scorer = {"batch_size": batch_size, "seed": noise_seed, "sigma": sigma, "bn": bn, "init": init,
+              "provider": provider, "activations": activations, "mu": mu, "sigma_params": sigma_params}
+    if proxy.strip().lower() not in S.BASELINES:
+        path, desc = (data, f"user data {data}") if data else _batch(sp, name, batch_source, store, batch_size,
+                                                                    batch_seed)
+        scorer["data"] = path
+    also = [p for p in (score_also or "").split(",") if p.strip()]
+    table = None
+    if name == "nb201":
+        try:
+            from onnxscore.spaces.nb201 import load_accuracies
+
+            table = load_accuracies(accuracies)
+        except InputError:
+            if accuracies:
+                raise
+    results = []
+    for s, out in zip(seeds, outs):
+        res = S.search(name, algo=algo, proxy=proxy, budget=budget, seed=s, space_kwargs=space_kwargs,
+                       score_also=also, max_params=max_params, max_macs=max_macs, population=population,
+                       tournament=tournament, store=store, scorer=scorer, build_seed=build_seed, workers=workers,
+                       threads=threads, output=out, force=force,
+                       on_step=None if quiet else S.progress_printer())
+        if desc:
+            res.settings["batch"] = desc
+        if table is not None:
+            res.extra.update(S.nb201_accuracy(sp, res.arch, table))
+        results.append(res)
+        if as_json:
+            click.echo(json.dumps(res.to_dict()))
+        else:
+            _print_result(res, res.settings["proxy"])
+    if len(results) > 1:
+        summ = S.summarize(results)
+        if as_json:
+            click.echo(json.dumps({"summary": summ}))
+        else:
+            click.echo(f"over {len(results)} searches (seeds {seeds[0]}..{seeds[-1]}), mean ± std (ddof=1):")
+            click.echo(f"  score {_ms(summ['score'])}   params {_ms(summ['params'], '{:.0f}')}   "
+                       f"MACs {_ms(summ['macs'], '{:.0f}')}   seconds {_ms(summ['seconds'], '{:.1f}')}")
+            if "test_accuracy" in summ:
+                click.echo(f"  test accuracy {_ms(summ['test_accuracy'], '{:.2f}')} % (NAS-Bench-201 table)")
+            click.echo(f"  {summ['distinct_archs']} distinct architecture(s) found")
+    if all(r.arch is None for r in results):
+        raise InputError("every candidate scored null (dead, failed or undefined); try another proxy or a larger budget")
