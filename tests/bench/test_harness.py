@@ -1,0 +1,188 @@
+"""Smoke tests of the benchmark harness (bench/common.py and the scripts' helpers) on tiny models; no timing asserted."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+import onnxscore
+from bench import common as C
+from onnxscore.spaces import nb201
+
+ARCH = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|"
+B = 4
+
+
+def _load_script(name: str):
+    """Import samples/<name>.py (not a package) as a module."""
+    path = C.ROOT / "samples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def model():
+    return nb201.build_model(ARCH, "cifar10", seed=0)
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return np.random.default_rng(0).standard_normal((B, 3, 32, 32)).astype(np.float32)
+
+
+def test_device_reports_cpu_or_cuda(monkeypatch):
+    monkeypatch.setattr(C.runtime, "choose_providers", lambda req=None: ["CPUExecutionProvider"])
+    dev = C.device()
+    assert dev["label"] == "CPU" and "CPU" in dev["message"]
+    monkeypatch.setattr(C.runtime, "choose_providers",
+                        lambda req=None: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    dev = C.device()
+    assert dev["label"] == "CUDA" and "CUDA" in dev["message"]
+
+
+def test_machine_info_has_what_the_readme_needs():
+    info = C.machine(2, {"label": "CPU"})
+    for key in ("date", "cpu", "cores", "onnxruntime", "load_average_start", "threads"):
+        assert key in info
+    assert len(info["load_average_start"]) == 3
+    assert "2 threads" in C.machine_line(info)
+
+
+def test_batch_stats_baseline_only_rewrites_bn(model):
+    base = C.batch_stats_model(model)
+    ops = [n.op_type for n in base.graph.node]
+    assert "BatchNormalization" not in ops
+    assert any(n.op_type == "BatchNormalization" for n in model.graph.node)  # original untouched
+    assert [o.name for o in base.graph.output] == [o.name for o in model.graph.output]  # nothing exposed
+    assert base.ir_version <= 10
+
+
+def test_paired_batch_uses_onnxscore_noise(batch):
+    from bench import torch_reference as ref
+
+    x2 = C.paired_batch(batch, seed=3, sigma=0.5)
+    assert x2.shape == (2 * B, 3, 32, 32)
+    assert np.array_equal(x2[:B], batch)
+    assert np.allclose(x2[B:] - batch, ref.make_noise(batch.shape, 3, 0.5), atol=1e-6)
+
+
+def test_plain_inference_runs(model, batch):
+    sess = C.session(C.batch_stats_model(model), ["CPUExecutionProvider"], threads=1)
+    (logits,) = C.infer(sess, batch)
+    assert logits.shape == (B, 10) and np.isfinite(logits).all()
+
+
+def test_interleaved_rotates_and_counts():
+    calls = []
+    res = C.interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3, warmup=1)
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-up, then rotating start
+    assert {k: len(v) for k, v in res.items()} == {"a": 3, "b": 3}
+    assert all(t >= 0 for v in res.values() for t in v)
+    assert C.median([3.0, 1.0, 2.0]) == 2.0
+
+
+def test_score_phases_matches_scorer(model, batch):
+    sc = onnxscore.Scorer(batch_size=B, data=batch, threads=1)
+    want = sc.score(model, ["epads", "naswot", "swap"]).scores
+    got = C.score_phases(sc, model, ["epads", "naswot", "swap"])
+    assert {k: got["scores"][k] for k in want} == want
+    ph = got["phases"]
+    for key in ("load", "rewrite", "session", "input", "forward_2B", "pack_2B", "forward_B", "pack_B",
+                "proxy_epads", "proxy_naswot", "proxy_swap"):
+        assert ph[key] >= 0, key
+    assert got["sites"] == sum(n.op_type == "Relu" for n in model.graph.node)
+    assert C.runtime.make_session.__name__ == "make_session"  # the timing wrapper was removed
+    only = C.score_phases(sc, model, ["epads"])
+    assert "forward_B" not in only["phases"]  # ePADS needs the 2B pass only
+
+
+def test_patched_session_options_apply_and_restore(model, batch):
+    import onnxruntime as ort
+
+    with C.patched_session_options(priority_order=True, arena=False):
+        so = C.runtime.ort.SessionOptions()
+        assert so.execution_order == ort.ExecutionOrder.PRIORITY_BASED
+        assert so.enable_cpu_mem_arena is False
+        sc = onnxscore.Scorer(batch_size=B, data=batch, threads=1)
+        patched = sc.score(model, ["epads"]).scores
+    assert C.runtime.ort is ort
+    assert sc.score(model, ["epads"]).scores == patched  # same codes, only memory behaviour differs
+
+
+def test_limit_blas_threads_finds_openblas():
+    changed = C.limit_blas_threads(1)
+    C.limit_blas_threads(C.DEFAULT_THREADS)
+    assert isinstance(changed, list)  # empty only if NumPy/SciPy use another BLAS
+
+
+def test_run_child_returns_json_and_peak_rss(tmp_path):
+    script = tmp_path / "child.py"
+    script.write_text("import json; x = bytearray(20 * 2**20); print('noise'); print(json.dumps({'ok': 1}))\n")
+    res = C.run_child([str(script)])
+    assert res["ok"] == 1
+    assert res["ru_maxrss_mb"] >= 20
+    bad = tmp_path / "bad.py"
+    bad.write_text("raise SystemExit(3)\n")
+    with pytest.raises(RuntimeError, match="failed"):
+        C.run_child([str(bad)])
+
+
+def test_save_and_markdown(tmp_path):
+    md = C.markdown_table([{"a": 1.23456, "b": "x"}], ["a", "b"], ["A", "B"])
+    assert md.splitlines()[0] == "| A | B |" and "1.23" in md
+    p = C.save("t", {"v": np.float64(1.5)}, md, tmp_path)
+    assert json.loads(p.read_text()) == {"v": 1.5}
+    assert (tmp_path / "t.md").read_text().startswith("| A | B |")
+
+
+def test_scaling_exponent_and_arch():
+    from bench import scaling
+
+    assert scaling.exponent([32, 64, 128], [1.0, 4.0, 16.0]) == pytest.approx(2.0)
+    assert scaling.exponent([32, 64], [1.0, 2.0]) == pytest.approx(1.0)
+    assert nb201.parse_arch(scaling.conv_arch(2)).count("nor_conv_3x3") == 2
+
+
+def test_memory_child_reports_peak(tmp_path, model):
+    from bench import memory
+
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    res = memory.child("onnxscore-default", str(path), 2, 1, ["epads"])
+    assert res["vmhwm_mb"] > 0 and res["scores"]["epads"] is not None
+    assert res["packed_in_graph"] is False  # a tiny model stays under the pack budget
+
+
+def test_make_resnet50_refuses_to_overwrite(tmp_path, capsys):
+    mk = _load_script("make_resnet50")
+    out = tmp_path / "r.onnx"
+    out.write_bytes(b"keep")
+    assert mk.main(["--out", str(out)]) == 2
+    assert out.read_bytes() == b"keep"
+    assert "--force" in capsys.readouterr().err
+
+
+def test_make_resnet50_shape(tmp_path):
+    mk = _load_script("make_resnet50")
+    out = tmp_path / "r.onnx"
+    assert mk.main(["--out", str(out), "--size", "32", "--width", "8"]) == 0
+    m = onnx.load(str(out))
+    assert sum(n.op_type == "Relu" for n in m.graph.node) == 49
+    assert sum(n.op_type == "BatchNormalization" for n in m.graph.node) == 53
+    assert m.ir_version == 10
+    sess = C.session(m, ["CPUExecutionProvider"], threads=1)
+    (y,) = C.infer(sess, np.zeros((2, 3, 32, 32), np.float32))
+    assert y.shape == (2, 1000)
+    full = mk.build.__defaults__  # the defaults are the ResNet-50 shape
+    assert full[:2] == (224, 64)
+    assert mk.main(["--out", str(out), "--size", "32", "--width", "8", "--force"]) == 0
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))
