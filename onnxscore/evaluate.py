@@ -152,25 +152,10 @@ def sample_rows(total: int, n: int | None, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).choice(total, n, replace=False)
 
 
-def _space_candidate(space: str, sp, kwargs: dict, enc: str, build_seed: int):
-    """The rank-engine candidate of one space member, keyed exactly as onnxscore.rank.space_candidates keys it
-    (so `onnxscore rank --space` and `onnxscore evaluate` share cached scores)."""
-    from onnxscore.rank import Candidate
-    from onnxscore.store import canonical_json
-
-    ident = dict(kwargs)
-    for attr in ("dataset", "num_classes", "bn_training"):
-        if hasattr(sp, attr):
-            ident[attr] = getattr(sp, attr)
-    name = sp.name or space
-    key = "space:" + hashlib.sha256(canonical_json(
-        {"space": name, "kwargs": ident, "encoding": enc, "build_seed": build_seed}).encode()).hexdigest()
-    return Candidate(f"{name}:{enc}", key, space=(space, tuple(sorted(kwargs.items())), enc, build_seed))
-
-
 def nb201_items(dataset: str, sample: int | None, seed: int, build_seed: int = 0,
                 table=None) -> tuple[list[Item], dict]:
     """NAS-Bench-201 rows default_rng(seed).choice(15625, sample) of nb201_accuracies.csv, with test accuracy."""
+    from onnxscore.rank import space_candidate
     from onnxscore.spaces import get_space
     from onnxscore.spaces.nb201 import ACCURACY_COLUMNS, canonical_dataset, is_dead, load_accuracies
 
@@ -182,7 +167,7 @@ def nb201_items(dataset: str, sample: int | None, seed: int, build_seed: int = 0
     for r in sample_rows(len(rows), sample, seed):
         row = rows[int(r)]
         enc = sp.to_str(row["arch_str"])
-        cand = _space_candidate("nb201", sp, {"dataset": ds}, enc, build_seed)
+        cand = space_candidate("nb201", sp, {"dataset": ds}, enc, build_seed)
         items.append(Item(cand, float(row[ds]), f"{row['arch_index']}:{enc}", dead=is_dead(enc),
                           params_hint=sp.params(enc)))
     if path is None:

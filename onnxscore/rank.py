@@ -101,24 +101,22 @@ def space_candidates(space: str, sample: int, *, seed: int = 0, build_seed: int 
             encs = {sp.to_str(e): None for e in sp.all()}
         except NotImplementedError:
             pass
-    kw = tuple(sorted((k, v) for k, v in _space_identity(sp, space_kwargs).items()))
-    cands = []
-    for enc in list(encs)[:sample]:
-        ident = canonical_json({"space": sp.name or space, "kwargs": dict(kw), "encoding": enc,
-                                "build_seed": build_seed})
-        key = "space:" + hashlib.sha256(ident.encode()).hexdigest()
-        cands.append(Candidate(f"{sp.name or space}:{enc}", key, space=(space, tuple(sorted(space_kwargs.items())),
-                                                                        enc, build_seed)))
-    return cands
+    return [space_candidate(space, sp, space_kwargs, enc, build_seed) for enc in list(encs)[:sample]]
 
 
-def _space_identity(sp, kwargs: dict) -> dict:
-    """The space settings that change the built model (explicit kwargs plus canonical dataset if any)."""
-    ident = dict(kwargs)
+def space_candidate(space_name: str, space, space_kwargs: dict, encoding: str, build_seed: int) -> Candidate:
+    """The Candidate of one space member, keyed by the space, the settings that change the built
+    model, the encoding and the weight seed, so `rank --space`, `evaluate --space` and `search`
+    share cached scores."""
+    ident = dict(space_kwargs)
     for attr in ("dataset", "num_classes", "bn_training"):
-        if hasattr(sp, attr):
-            ident[attr] = getattr(sp, attr)
-    return ident
+        if hasattr(space, attr):
+            ident[attr] = getattr(space, attr)
+    name = space.name or space_name
+    key = "space:" + hashlib.sha256(canonical_json(
+        {"space": name, "kwargs": ident, "encoding": encoding, "build_seed": build_seed}).encode()).hexdigest()
+    return Candidate(f"{name}:{encoding}", key,
+                     space=(space_name, tuple(sorted(space_kwargs.items())), encoding, build_seed))
 
 
 # ============================================================================ job settings

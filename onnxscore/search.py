@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from onnxscore.rank import space_candidate  # noqa: F401  (re-exported: the key searches share)
 from onnxscore.errors import InputError, OnnxscoreError
 
 ALGOS = ("random", "evolution")
@@ -160,25 +161,6 @@ class RandomEvaluator(Evaluator):
 
     def settings(self) -> dict:
         return {"baseline": BASELINES["random"]}
-
-
-def space_candidate(space_name: str, space, space_kwargs: dict, encoding: str, build_seed: int):
-    """The ranking engine's Candidate for one space member, keyed as onnxscore.rank.space_candidates keys it,
-    so `onnxscore rank --space`, `onnxscore evaluate --space` and searches share cached scores."""
-    import hashlib
-
-    from onnxscore.rank import Candidate
-    from onnxscore.store import canonical_json
-
-    ident = dict(space_kwargs)
-    for attr in ("dataset", "num_classes", "bn_training"):
-        if hasattr(space, attr):
-            ident[attr] = getattr(space, attr)
-    name = space.name or space_name
-    key = "space:" + hashlib.sha256(canonical_json(
-        {"space": name, "kwargs": ident, "encoding": encoding, "build_seed": build_seed}).encode()).hexdigest()
-    return Candidate(f"{name}:{encoding}", key,
-                     space=(space_name, tuple(sorted(space_kwargs.items())), encoding, build_seed))
 
 
 def _fresh_process_knows(space_name: str) -> bool:

@@ -159,7 +159,7 @@ def test_read_csv_errors_say_which_line(tmp_path, model_files, body, needle):
 
 
 def test_nb201_items_follow_the_table_and_share_keys_with_rank(shared_data):
-    from onnxscore.rank import space_candidates
+    from onnxscore.rank import space_candidate, space_candidates
     from onnxscore.spaces.nb201 import is_dead, load_accuracies
 
     items, info = ev.nb201_items("c100", 5, 7, build_seed=3)
@@ -172,7 +172,7 @@ def test_nb201_items_follow_the_table_and_share_keys_with_rank(shared_data):
     ref = space_candidates("nb201", 2, seed=0, build_seed=3, dataset="cifar100")
     for c in ref:
         enc = c.space[2]
-        mine = ev._space_candidate("nb201", __import__("onnxscore.spaces", fromlist=["get_space"])
+        mine = space_candidate("nb201", __import__("onnxscore.spaces", fromlist=["get_space"])
                                    .get_space("nb201", dataset="cifar100"), {"dataset": "cifar100"}, enc, 3)
         assert mine.key == c.key and mine.space == c.space
 
