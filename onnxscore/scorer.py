@@ -193,7 +193,8 @@ class Scorer:
         try:
             sess = runtime.make_session(data, self._providers, threads=self.threads,
                                         external_dir=loaded.external_dir,
-                                        strict=self.provider not in (None, "auto"))
+                                        strict=self.provider not in (None, "auto"),
+                                        arena=not pack)  # the memory plan: big models drop the arena
         except OnnxscoreError:
             raise
         except Exception as exc:

@@ -83,3 +83,21 @@ def test_score_reports_the_provider_actually_used():
 
     res = onnxscore.score(ConvNet().onnx(), ["naswot"], batch_size=8)
     assert res.settings["provider"] == "CPUExecutionProvider"
+
+
+def test_memory_plan_turns_the_arena_off_with_in_graph_packing(monkeypatch):
+    """Large models (bits packed in the graph) also run without onnxruntime's CPU arena."""
+    import onnxscore
+    from tests.models import ConvNet
+
+    seen = []
+    real = runtime.make_session
+
+    def spy(*args, **kw):
+        seen.append(kw.get("arena"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(runtime, "make_session", spy)
+    small = onnxscore.score(ConvNet().onnx(), ["naswot"], batch_size=8, pack=False)
+    big = onnxscore.score(ConvNet().onnx(), ["naswot"], batch_size=8, pack=True)
+    assert seen == [True, False] and small.scores == big.scores
