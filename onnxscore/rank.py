@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from onnxscore.edge.pareto import Budget, human, pareto_front
 from onnxscore.errors import InputError, MissingExtraError, OnnxscoreError
-from onnxscore.store import ResultStore, canonical_json, file_hash
+from onnxscore.store import content_hash, ResultStore, canonical_json, file_hash
 
 EDGE_METRIC = "edge"
 LATENCY_METRIC = "latency"
@@ -142,6 +142,11 @@ class RankSettings:
         data = kw.get("data")
         if isinstance(data, (str, os.PathLike)) and os.path.isfile(data):
             s["data_sha256"] = file_hash(data)
+        elif data is not None:  # an in-memory batch: its label is just "array", so key on its bytes
+            import numpy as np
+
+            arr = np.ascontiguousarray(data)
+            s["data_sha256"] = content_hash(arr.tobytes() + str((arr.dtype, arr.shape)).encode())
         s["onnxscore"] = _version()
         if self.score_fn is not None:
             s["score_fn"] = f"{getattr(self.score_fn, '__module__', '?')}.{getattr(self.score_fn, '__qualname__', '?')}"

@@ -307,3 +307,11 @@ def test_resume_after_kill_9(tmp_path):
     rows = con.execute("SELECT content_hash, proxy, COUNT(*) FROM scores GROUP BY content_hash, proxy").fetchall()
     con.close()
     assert len(rows) == n and all(r[2] == 1 for r in rows)  # every candidate exactly once
+
+
+def test_two_in_memory_batches_get_different_store_keys():
+    import numpy as np
+
+    a = RankSettings(scorer={"data": np.zeros((4, 3), np.float32)}).score_key()
+    b = RankSettings(scorer={"data": np.ones((4, 3), np.float32)}).score_key()
+    assert a != b
