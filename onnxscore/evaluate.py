@@ -363,8 +363,12 @@ class Evaluation:
                 "provider", "onnxruntime", "onnxscore")
         lines.append("settings: " + " ".join(f"{k}={s[k]}" for k in keys if k in s))
         lines.append(f"data: {s.get('data')}")
-        lines.append(f"time: {self.elapsed_s:.1f} s (scored {self.scored}, cached {self.cached}, "
-                     f"workers {s.get('workers')})")
+        if self.interrupted:
+            lines.append(f"time: {self.elapsed_s:.1f} s until interrupted ({self.n} of {self.total} finished, "
+                         f"workers {s.get('workers')})")
+        else:
+            lines.append(f"time: {self.elapsed_s:.1f} s (scored {self.scored}, cached {self.cached}, "
+                         f"workers {s.get('workers')})")
         return "\n".join(lines)
 
 

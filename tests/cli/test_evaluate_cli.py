@@ -179,3 +179,7 @@ def test_ctrl_c_prints_what_was_done(capsys, monkeypatch, tmp_path, shared_data)
     obj = json.loads(out)
     assert obj["interrupted"] is True and obj["n"] == 2 and obj["total"] == 4
     assert "2 of 4" in err and "interrupted" in err
+    code, out, err = run(capsys, "evaluate", "--space", "nb201", "--dataset", "ImageNet16-120", "--sample", "4",
+                         "--seed", "5", "-b", "8", "-p", "epads", "--workers", "0", "-q",
+                         "--store", tmp_path / "s2.sqlite")
+    assert code == 130 and "until interrupted (2 of 4 finished" in out  # the time line does not claim a full run
