@@ -15,6 +15,7 @@ search is also the CIFAR-100 search: its arch is looked up in both accuracy colu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -58,6 +59,37 @@ def _save(path: Path, obj: dict) -> None:
         json.dump(obj, f, indent=1)
         f.write("\n")
     os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """Exclusive lock beside `path`, so several `run` processes (e.g. one per dataset) can share one results file."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(str(path) + ".lock", "w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lk, fcntl.LOCK_UN)
+
+
+def _record(out: Path, rec: dict, meta: dict, costs_file: Path, costs: dict) -> None:
+    """Append one finished search to the results file and merge the cost map, re-reading both under the lock
+    so records written meanwhile by another process are kept."""
+    key = lambda r: (r["budget"], r["dataset"], r["algo"], r["proxy"], r["seed"])  # noqa: E731
+    with _locked(out):
+        res = _load(out)
+        for k, v in meta.items():
+            res["meta"].setdefault(k, v)
+        if key(rec) not in {key(r) for r in res["runs"]}:
+            res["runs"].append(rec)
+        _save(out, res)
+        disk = json.loads(costs_file.read_text()) if costs_file.exists() else {}
+        for ds, m in costs.items():
+            disk.setdefault(ds, {}).update(m)
+        costs_file.write_text(json.dumps(disk))
 
 
 def _scorer(store: str, dataset: str) -> tuple[dict, str]:
@@ -166,9 +198,7 @@ def run(args) -> None:
                                "cpu_unknown": sum(c is None for c in known), "notes": r.notes,
                                "load": load_average(), "batch": desc, "scored_proxies": list(args.score_also),
                                "archs": [ev.encoding for ev in r.history]}
-                        res["runs"].append(rec)
-                        _save(out, res)
-                        costs_file.write_text(json.dumps(costs))
+                        _record(out, rec, res["meta"], costs_file, costs)
                         print(f"    -> {r.arch} acc {accs} evaluated {r.evaluated} new {r.scored} "
                               f"{r.seconds:.0f}s cpu {r.cpu_seconds:.0f}s", flush=True)
 

@@ -34,3 +34,12 @@ class MissingExtraError(OnnxscoreError):
         super().__init__(
             f"{package} is not installed; install it with: pip install \"onnxscore[{extra}]\""
         )
+
+
+def first_line(exc: BaseException, default: str | None = None) -> str:
+    """The first non-empty line of str(exc) (library errors can span pages; ours must fit one line);
+    `default` (the exception's type name unless given) when the message is empty."""
+    text = str(exc).strip()
+    if text:
+        return text.splitlines()[0]
+    return type(exc).__name__ if default is None else default

@@ -9,7 +9,7 @@ from pathlib import Path
 import onnx
 from google.protobuf.message import DecodeError
 
-from onnxscore.errors import ModelLoadError
+from onnxscore.errors import ModelLoadError, first_line
 
 
 @dataclass
@@ -33,7 +33,7 @@ def _check(proto: onnx.ModelProto, label: str, path: str | None = None) -> None:
     try:
         onnx.checker.check_model(path if path is not None else proto)
     except onnx.checker.ValidationError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise ModelLoadError(
             f"{label} fails the ONNX checker ({first}); re-export the model or repair it "
             "so that onnx.checker.check_model passes"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from onnxscore.edge.pareto import Budget, human, pareto_front
-from onnxscore.errors import InputError, MissingExtraError, OnnxscoreError
+from onnxscore.errors import InputError, MissingExtraError, OnnxscoreError, first_line
 from onnxscore.store import content_hash, ResultStore, canonical_json, file_hash
 
 EDGE_METRIC = "edge"
@@ -194,7 +194,7 @@ def _default_score(model, proxies, scorer_kwargs: dict, threads: int) -> dict:
 
 
 def _one_line(exc: BaseException) -> str:
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    msg = first_line(exc, "")
     if isinstance(exc, OnnxscoreError):
         return msg or type(exc).__name__
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
@@ -451,7 +451,7 @@ class Progress:
 
     def __init__(self, total: int, cached: int = 0, enabled: bool = True, stream=None, interval: float = 5.0):
         self.total, self.cached = total, cached
-        self.done = self.failed = 0
+        self.done = self.failed = self.partial = 0
         self.enabled = enabled and total > 0
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -470,11 +470,13 @@ class Progress:
         fill = int(width * self.done / self.total) if self.total else width
         bar = "#" * fill + "-" * (width - fill)
         return (f"rank [{bar}] {self.done}/{self.total} {pct:5.1f}%  {rate:6.1f}/min  ETA {eta_s}"
-                f"  failed {self.failed}  cached {self.cached}")
+                f"  failed {self.failed}" + (f"  partial {self.partial}" if self.partial else "")
+                + f"  cached {self.cached}")
 
-    def update(self, failed: bool = False) -> None:
+    def update(self, failed: bool = False, partial: bool = False) -> None:
         self.done += 1
         self.failed += bool(failed)
+        self.partial += bool(partial)
         now = time.monotonic()
         if self.enabled and (now - self._last >= self.interval or self.done == self.total):
             self._last = now
@@ -724,7 +726,11 @@ def rank(candidates: Sequence[Candidate], settings: RankSettings, *, store: Resu
                 errors = {p: e for p, e in res["errors"].items() if p in task.proxies}
                 st.put_candidate(key, skey, names[key], scores, errors, info=info, metrics=metrics)
                 counts["scored"] += 1
-            prog.update(failed=bool(res["errors"]))
+            got = [p for p in task.proxies if res["scores"].get(p) is not None]
+            # "failed" = the candidate gave no score at all (like a row's status "error"); a proxy that is
+            # undefined for one model (e.g. reg-swap without mu) while others scored is "partial", not a failure
+            prog.update(failed=bool(res["errors"]) and not got and not res["filtered"],
+                        partial=bool(res["errors"]) and bool(got))
 
         try:
             if not tasks:

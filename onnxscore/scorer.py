@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 
 from onnxscore import __version__
-from onnxscore.errors import InputError, ModelLoadError, OnnxscoreError, ProxyError
+from onnxscore.errors import InputError, ModelLoadError, OnnxscoreError, ProxyError, first_line
 from onnxscore.graph.batchnorm import use_batch_statistics
 from onnxscore.graph.expose import expose_sites, site_shapes
 from onnxscore.graph.init import INIT_MODES, redraw
@@ -198,7 +198,7 @@ class Scorer:
         except OnnxscoreError:
             raise
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise ModelLoadError(f"onnxruntime cannot load {loaded.label}: {first}") from exc
         repeats = [max(1, site.merged_consumers) if self.merged_sites == "per-consumer" else 1
                    for site in sites]
@@ -226,7 +226,7 @@ class Scorer:
             feeds = {prep.spec.name: x, **prep.extra_feeds(x.shape[0])}
             outs = prep.session.run(prep.site_outputs, feeds)
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0]
+            first = first_line(exc)
             hint = ""
             if prep.spec.fixed_batch is not None and prep.spec.fixed_batch != x.shape[0]:
                 hint = (f"; the model was exported with a fixed batch of {prep.spec.fixed_batch} baked into "

@@ -420,8 +420,6 @@ def check_output(path: str | os.PathLike | None, force: bool) -> None:
 
 def write_onnx(space, result: SearchResult, path: str | os.PathLike, build_seed: int, force: bool = False) -> str:
     """Build the found architecture with the search's weights seed and write it (exclusive create unless force)."""
-    import onnx
-
     model = space.build(result.arch, seed=build_seed)
     model.ir_version = 10
     for k, v in (("onnxscore.search.arch", result.arch), ("onnxscore.search.score", repr(result.score)),

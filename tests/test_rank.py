@@ -97,6 +97,31 @@ def test_corrupt_and_siteless_candidates_are_recorded_and_the_run_goes_on(tmp_pa
         assert len(rows) == 4 and sorted(r["status"] for r in rows) == ["error", "error", "ok", "ok"]
 
 
+def fc_net(seed: int = 0):
+    """x[N,16] -> Gemm -> Relu: ePADS is defined, SWAP is not (it needs 4-D feature maps)."""
+    rng = np.random.default_rng(seed)
+    g = helper.make_graph([helper.make_node("Gemm", ["x", "w"], ["h"], transB=1), helper.make_node("Relu", ["h"], ["y"])],
+                          "fc", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])],
+                          [numpy_helper.from_array(rng.standard_normal((8, 16)).astype(np.float32), "w")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 10
+    return m
+
+
+def test_progress_counts_only_candidates_without_any_score_as_failed(tmp_path, capsys):
+    """A model scored by some proxies but not others is 'partial' in the progress line, not 'failed'."""
+    models = tmp_path / "models"
+    write_nets(models, [4])
+    (models / "fc.onnx").write_bytes(fc_net().SerializeToString())
+    (models / "nosite.onnx").write_bytes(tiny_net(6, relu=False).SerializeToString())
+    res = rank(file_candidates([models]), RankSettings(proxies=("epads", "swap"), scorer=SCORER),
+               store=tmp_path / "r.sqlite", workers=0, progress=True)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "3/3" in last and "failed 1" in last and "partial 1" in last, last
+    assert res.failed == 1 and sorted(r["status"] for r in res.rows) == ["error", "ok", "partial"]
+
+
 def test_cache_hits_skip_scoring(tmp_path):
     write_nets(tmp_path / "m", [4, 8, 16])
     cands = file_candidates([tmp_path / "m"])

@@ -8,7 +8,7 @@ import traceback
 import click
 
 from onnxscore import __version__
-from onnxscore.errors import OnnxscoreError
+from onnxscore.errors import OnnxscoreError, first_line
 
 # Each name is a module onnxscore/cli/<name>.py exposing a click command called `command`.
 SUBCOMMANDS = ["score", "proxies", "rank", "convert", "evaluate", "search"]
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug of ours: still one line unless --debug
         if debug:
             traceback.print_exc()
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        msg = first_line(exc, "")
         click.echo(f"onnxscore: internal error: {type(exc).__name__}: {msg} (rerun with --debug "
                    "for the traceback and report it)", err=True)
         return 1

@@ -15,7 +15,7 @@ def _import_space_module(spec: str) -> None:
     import importlib
     import importlib.util
 
-    from onnxscore.errors import InputError
+    from onnxscore.errors import InputError, first_line
 
     p = Path(spec)
     try:
@@ -30,7 +30,7 @@ def _import_space_module(spec: str) -> None:
     except InputError:
         raise
     except Exception as exc:  # the user's module failed: one line, not a traceback
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise InputError(f"cannot import --space-module {spec}: {type(exc).__name__}: {first}") from exc
 
 

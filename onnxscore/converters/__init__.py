@@ -16,7 +16,7 @@ from onnx import numpy_helper
 
 from onnxscore.converters._extras import ConverterWarning
 from onnxscore.converters.detect import FORMATS, detect_format
-from onnxscore.errors import ConverterError, InputError, ModelLoadError
+from onnxscore.errors import ConverterError, InputError, ModelLoadError, first_line
 
 IR_VERSION = 10
 # metadata_props keys written on every converted model (read by the scorer and by `convert`)
@@ -195,7 +195,7 @@ def finalize(model: onnx.ModelProto, kind: str, info: dict) -> onnx.ModelProto:
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise ConverterError(
             f"{info.get('converter', kind)} produced an invalid ONNX model ({first}); "
             "please report it with the model"
