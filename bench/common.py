@@ -258,7 +258,8 @@ def score_phases(scorer, model, proxies: Sequence[str]) -> dict:
         ph[key] = time.perf_counter() - t0
         t0 = time.perf_counter()
         if prep.packed_units is None:
-            codes = [SiteCodes.from_bool(n, a) for n, a in zip(prep.site_outputs, outs)]
+            # as Scorer._run: the clean pass stays dense (NASWOT/SWAP read 0/1 codes), the paired pass is packed
+            codes = [SiteCodes.from_bool(n, a, key == "forward_B") for n, a in zip(prep.site_outputs, outs)]
         else:
             codes = [SiteCodes(n, a, u, c) for n, a, u, c in zip(prep.site_outputs, outs, prep.packed_units, prep.conv)]
         ph[key.replace("forward", "pack")] = time.perf_counter() - t0
@@ -289,7 +290,7 @@ def score_phases(scorer, model, proxies: Sequence[str]) -> dict:
     some = paired or clean
     return {"phases": ph, "scores": scores, "sites": len(some), "units": int(sum(c.units for c in some)),
             "packed_in_graph": prep.packed_units is not None,
-            "code_mb": round(sum(c.bits.nbytes for c in some) / 2**20, 2)}
+            "code_mb": round(sum(c.rows * (-(-c.units // 8)) for c in some) / 2**20, 2)}
 
 
 def median_phases(runs: List[dict]) -> Dict[str, float]:

@@ -221,7 +221,7 @@ class Scorer:
             return random_batch(spec, self.batch_size, self.seed)
         return load_data(self.data, spec, self.batch_size)
 
-    def _run(self, prep: Prepared, x: np.ndarray, label: str) -> list[SiteCodes]:
+    def _run(self, prep: Prepared, x: np.ndarray, label: str, keep_dense: bool = False) -> list[SiteCodes]:
         try:
             feeds = {prep.spec.name: x, **prep.extra_feeds(x.shape[0])}
             outs = prep.session.run(prep.site_outputs, feeds)
@@ -233,7 +233,7 @@ class Scorer:
                         "its graph: re-export with a dynamic batch axis or pass a --batch-size that fits")
             raise InputError(f"onnxruntime failed to run {label} on a batch of {x.shape[0]}: {first}{hint}") from exc
         if prep.packed_units is None:
-            codes = [SiteCodes.from_bool(name, arr) for name, arr in zip(prep.site_outputs, outs)]
+            codes = [SiteCodes.from_bool(name, arr, keep_dense) for name, arr in zip(prep.site_outputs, outs)]
         else:
             codes = [SiteCodes(name, arr, units, conv) for name, arr, units, conv
                      in zip(prep.site_outputs, outs, prep.packed_units, prep.conv)]
@@ -250,7 +250,9 @@ class Scorer:
             if not prep.batch_coupled:  # no batch statistics: the clean half is the clean pass
                 clean = [SiteCodes(c.name, c.bits[: self.batch_size], c.units, c.conv) for c in paired]
         if clean_needed and clean is None:
-            clean = self._run(prep, x, label)
+            # the clean pass stays as onnxruntime's booleans (NASWOT and SWAP read 0/1 codes); the memory
+            # plan only leaves codes unpacked when 2B rows of booleans fit its limit, so B rows do too
+            clean = self._run(prep, x, label, keep_dense=True)
         return clean, paired
 
     def capture(self, model, paired: bool = False) -> list[SiteCodes]:

@@ -127,6 +127,45 @@ def test_swap_packs_more_than_64_samples():
     assert count_patterns([site], 100) == naive.swap([cols]) == 50
 
 
+@pytest.mark.parametrize("batch_size", [64, 100, 128, 200])
+def test_swap_hash_count_equals_naive_with_many_duplicates(batch_size):
+    """The sorted-hash count is exact for 1..4-word patterns, with repeated and all-zero columns."""
+    from onnxscore.proxies.swap import count_patterns
+
+    rng = np.random.default_rng(batch_size)
+    base = rng.random((batch_size, 300)) > 0.5
+    cols = np.concatenate([base, base[:, ::3], np.zeros((batch_size, 4), bool), ~base[:, :7]], axis=1)
+    site = SiteCodes("s", np.packbits(cols, axis=1), cols.shape[1], True)
+    assert count_patterns([site], batch_size) == naive.swap([cols]) == 308
+
+
+def test_dense_site_codes_pack_on_demand_like_packed_ones():
+    """The clean pass keeps onnxruntime's booleans: bits, unpacked rows and proxies must not change."""
+    from onnxscore.proxies import naswot as naswot_mod
+    from onnxscore.proxies import swap as swap_mod
+
+    rng = np.random.default_rng(5)
+    act = rng.random((70, 3, 5, 7)) > 0.4
+    dense, packed = SiteCodes.from_bool("s", act, keep_dense=True), SiteCodes.from_bool("s", act)
+    assert dense.dense is not None and packed.dense is None
+    assert np.array_equal(dense.unpacked(slice(0, 9)), packed.unpacked(slice(0, 9)))
+    assert np.array_equal(dense.bits, packed.bits) and dense.rows == packed.rows == 70
+    assert swap_mod.count_patterns([dense], 70) == swap_mod.count_patterns([packed], 70)
+    assert np.array_equal(naswot_mod.kernel([dense], 70), naswot_mod.kernel([packed], 70))
+
+
+def test_swap_hash_collision_falls_back_to_the_exact_count(monkeypatch):
+    """If different patterns share a hash (forced here: every hash 0), the count must still be exact."""
+    from onnxscore.proxies import swap as swap_mod
+
+    rng = np.random.default_rng(3)
+    cols = rng.random((128, 40)) > 0.5
+    cols = np.concatenate([cols, cols[:, :9]], axis=1)
+    site = SiteCodes("s", np.packbits(cols, axis=1), cols.shape[1], True)
+    monkeypatch.setattr(swap_mod, "pattern_hash", lambda rows: np.zeros(rows.shape[0], np.uint64))
+    assert swap_mod.count_patterns([site], 128) == naive.swap([cols]) == 40
+
+
 def test_without_batch_statistics_the_clean_pass_is_cut_from_the_paired_pass(batch):
     """No BN: samples do not interact, so the B-pass equals the first half of the 2B-pass."""
     net = ConvNet(seed=2, bn=False)
