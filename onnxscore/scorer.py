@@ -15,7 +15,7 @@ from onnxscore.graph.expose import expose_sites, site_shapes
 from onnxscore.graph.init import INIT_MODES, redraw
 from onnxscore.graph.params import count_params
 from onnxscore.graph.sites import find_sites, subgraph_activations
-from onnxscore.graph.view import GraphView
+from onnxscore.graph.view import GraphView, infer_tensors
 from onnxscore.inputs import (InputSpec, input_spec, load_data, make_batch_dynamic, noise_like,
                               other_inputs, random_batch)
 from onnxscore.loaders import LoadedModel, load_model
@@ -172,19 +172,22 @@ class Scorer:
                 "--merged-sites per-consumer"
             )
         params = count_params(work)
+        spec = input_spec(work, self.input_name, self.input_shape)
+        # one shape inference serves the BN pass, the site sizes and the exposure (BN's rewrite keeps
+        # every existing tensor's type and shape, so the site tensors' entries stay valid after it)
+        info = infer_tensors(work, spec.name, spec.sample_shape)
         # --bn exported still rewrites nodes the file itself puts in training mode (see batchnorm.py)
-        n_bn = use_batch_statistics(work, only_training_mode=self.bn == "exported")
+        n_bn = use_batch_statistics(work, only_training_mode=self.bn == "exported", info=info)
         # Samples interact through batch statistics (BN, or BN written as ReduceMean arithmetic by
         # tf2onnx): then the B-sample clean pass cannot be cut out of the 2B ePADS pass.
         coupled = n_bn > 0 or bool(GraphView(work).op_types() & BATCH_REDUCERS)
         redraw(work, self.init, self.seed)
-        spec = input_spec(work, self.input_name, self.input_shape)
         if spec.fixed_batch is not None:
             make_batch_dynamic(work)
-        shapes = site_shapes(work, spec.name, spec.sample_shape, sites)
+        shapes = site_shapes(work, spec.name, spec.sample_shape, sites, info=info)
         units = [int(np.prod(sh)) if sh is not None else None for sh in shapes]
         pack = self._pack_in_graph(units)
-        outputs = expose_sites(work, sites, units if pack else None)
+        outputs = expose_sites(work, sites, units if pack else None, info=info)
         work.ir_version = min(work.ir_version, 10) if work.ir_version else 10
         try:
             data = work.SerializeToString()

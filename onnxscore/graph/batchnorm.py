@@ -44,7 +44,7 @@ def _decompose(model: onnx.ModelProto, node: onnx.NodeProto, opset: int, rank: i
     return nodes
 
 
-def use_batch_statistics(model: onnx.ModelProto, only_training_mode: bool = False) -> int:
+def use_batch_statistics(model: onnx.ModelProto, only_training_mode: bool = False, info: dict | None = None) -> int:
     """Rewrite BatchNormalization into batch-statistics arithmetic in place; return how many.
 
     Why not training_mode=1: onnxruntime 1.31 computes it wrongly, and differently on every
@@ -60,13 +60,13 @@ def use_batch_statistics(model: onnx.ModelProto, only_training_mode: bool = Fals
 
     if not any(selected(n) for n in model.graph.node):
         return 0
-    info = tensor_info(model)
+    info = tensor_info(model) if info is None else info
     new_nodes, count, stats = [], 0, set()
     for n in model.graph.node:
         if not selected(n):
             new_nodes.append(n)
             continue
-        dtype, rank = info.get(n.input[0], (onnx.TensorProto.FLOAT, None))
+        dtype, rank = info.get(n.input[0], (onnx.TensorProto.FLOAT, None))[:2]
         rank = rank or 4  # BN in the wild is almost always on NCHW feature maps
         new_nodes.extend(_decompose(model, n, view.opset, rank, dtype or onnx.TensorProto.FLOAT))
         stats.update(n.input[3:5])

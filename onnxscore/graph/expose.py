@@ -11,33 +11,19 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from onnxscore.graph.sites import Site
-from onnxscore.graph.view import tensor_info
+from onnxscore.graph.view import infer_tensors, tensor_info
 
 SITE_PREFIX = "onnxscore_site_"
 BIT_WEIGHTS = np.array([[128], [64], [32], [16], [8], [4], [2], [1]], dtype=np.uint8)
 
 
 def site_shapes(model: onnx.ModelProto, input_name: str, sample_shape: tuple[int, ...],
-                sites: list[Site]) -> list[tuple[int, ...] | None]:
-    """Per-sample shape of each site tensor, inferred with the input's sizes filled in."""
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    for vi in probe.graph.input:
-        if vi.name == input_name:
-            dims = vi.type.tensor_type.shape.dim
-            for d, size in zip(list(dims)[1:], sample_shape):
-                d.Clear()
-                d.dim_value = size
-    try:
-        inferred = onnx.shape_inference.infer_shapes(probe, data_prop=True)
-    except Exception:  # best effort: unknown shapes fall back to BOOL outputs
-        return [None] * len(sites)
-    known = {}
-    for v in list(inferred.graph.value_info) + list(inferred.graph.output) + list(inferred.graph.input):
-        dims = v.type.tensor_type.shape.dim
-        if v.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in list(dims)[1:]):
-            known[v.name] = tuple(d.dim_value for d in list(dims)[1:])
-    return [known.get(s.tensor) for s in sites]
+                sites: list[Site], info: dict | None = None) -> list[tuple[int, ...] | None]:
+    """Per-sample shape of each site tensor, inferred with the input's sizes filled in
+    (`info` from view.infer_tensors when the caller already has it)."""
+    if info is None:
+        info = infer_tensors(model, input_name, sample_shape)
+    return [info[s.tensor][2] if s.tensor in info else None for s in sites]
 
 
 def _zero(model: onnx.ModelProto, dtype: int, cache: dict) -> str:
@@ -73,10 +59,11 @@ def _packed_nodes(model: onnx.ModelProto, code: str, out: str, units: int) -> li
     return nodes
 
 
-def expose_sites(model: onnx.ModelProto, sites: list[Site], packed_units: list[int | None] | None = None) -> list[str]:
+def expose_sites(model: onnx.ModelProto, sites: list[Site], packed_units: list[int | None] | None = None,
+                 info: dict | None = None) -> list[str]:
     """Append one output per site (in place): `Greater(tensor, 0)` as BOOL, or packed bits
     where `packed_units[i]` gives the site's units per sample. Returns the output names."""
-    info = tensor_info(model)
+    info = tensor_info(model) if info is None else info
     g = model.graph
     zeros: dict[int, str] = {}
     names = []
