@@ -254,7 +254,7 @@ def score_phases(scorer, model, proxies: Sequence[str]) -> dict:
     def run(x, key):
         feeds = {prep.spec.name: x, **prep.extra_feeds(x.shape[0])}
         t0 = time.perf_counter()
-        outs = prep.session.run(prep.site_outputs, feeds)
+        outs = runtime.run_outputs(prep.session, prep.site_outputs, feeds)  # as Scorer._run
         ph[key] = time.perf_counter() - t0
         t0 = time.perf_counter()
         if prep.packed_units is None:
@@ -266,8 +266,7 @@ def score_phases(scorer, model, proxies: Sequence[str]) -> dict:
         return codes
 
     t = time.perf_counter()
-    x = scorer.batch(prep.spec)
-    x2 = np.concatenate([x, x + noise_like(x, scorer.sigma, scorer.seed)]) if paired_needed else None
+    x, x2 = scorer._inputs(prep.spec, paired_needed)  # as Scorer._capture: built once per Scorer
     ph["input"] = time.perf_counter() - t
     clean = paired = None
     if paired_needed:

@@ -8,6 +8,7 @@ import os
 import sys
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # must precede the import (ECOSYSTEM.md §2)
+import numpy as np
 import onnxruntime as ort  # noqa: E402
 
 from onnxscore.errors import ProviderError  # noqa: E402
@@ -112,3 +113,14 @@ def make_session(model_bytes: bytes, providers: list[str], *, threads: int = 0,
 
 def ort_version() -> str:
     return ort.__version__
+
+
+def run_outputs(sess: ort.InferenceSession, names: list[str], feeds: dict) -> list:
+    """session.run, but on the CPU provider the outputs are NumPy views of onnxruntime's own buffers
+    (OrtValue.numpy() shares memory and keeps it alive) instead of copies: the site codes of an NB201
+    net are ~150 MB of booleans per 2B pass. Other providers keep session.run (outputs may live on
+    the device; session.run copies them to the host)."""
+    if sess.get_providers()[0] != CPU:
+        return sess.run(names, feeds)
+    values = {k: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(v)) for k, v in feeds.items()}
+    return [v.numpy() for v in sess.run_with_ort_values(names, values)]

@@ -114,6 +114,7 @@ class Scorer:
             raise InputError(f"unknown --merged-sites '{merged_sites}'; use once or per-consumer")
         self.merged_sites = merged_sites
         self._providers = runtime.choose_providers(provider)
+        self._input_cache: list | None = None  # [key, X, [X; X+E]] for the last input shape (see _inputs)
 
     # -- settings ---------------------------------------------------------------------------
     def data_label(self) -> str:
@@ -227,7 +228,7 @@ class Scorer:
     def _run(self, prep: Prepared, x: np.ndarray, label: str, keep_dense: bool = False) -> list[SiteCodes]:
         try:
             feeds = {prep.spec.name: x, **prep.extra_feeds(x.shape[0])}
-            outs = prep.session.run(prep.site_outputs, feeds)
+            outs = runtime.run_outputs(prep.session, prep.site_outputs, feeds)
         except Exception as exc:
             first = first_line(exc)
             hint = ""
@@ -243,12 +244,27 @@ class Scorer:
         # a merged Relu counted once per consuming convolution: the same codes, listed again
         return [c for c, k in zip(codes, prep.repeats or [1] * len(codes)) for _ in range(k)]
 
+    def _inputs(self, spec: InputSpec, paired: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """The clean batch and [X; X + E], built once per input shape and reused for every model this
+        Scorer scores (same seed, data and sigma, so the same arrays; read-only so nothing alters them)."""
+        key = (spec.sample_shape, np.dtype(spec.dtype).str)
+        cached = self._input_cache
+        if cached is None or cached[0] != key:
+            x = self.batch(spec)
+            x.flags.writeable = False
+            cached = self._input_cache = [key, x, None]
+        if paired and cached[2] is None:
+            x = cached[1]
+            x2 = np.concatenate([x, x + noise_like(x, self.sigma, self.seed)])
+            x2.flags.writeable = False
+            cached[2] = x2
+        return cached[1], cached[2]
+
     def _capture(self, prep: Prepared, label: str, clean_needed: bool, paired_needed: bool):
         """Run the forwards the proxies need: 2B (clean + perturbed) and/or B clean."""
-        x = self.batch(prep.spec)
+        x, x2 = self._inputs(prep.spec, paired_needed)
         paired = clean = None
         if paired_needed:
-            x2 = np.concatenate([x, x + noise_like(x, self.sigma, self.seed)])
             paired = self._run(prep, x2, label)
             if not prep.batch_coupled:  # no batch statistics: the clean half is the clean pass
                 clean = [SiteCodes(c.name, c.bits[: self.batch_size], c.units, c.conv) for c in paired]

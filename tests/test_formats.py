@@ -114,3 +114,21 @@ def test_user_model_proto_is_not_modified():
     before = m.SerializeToString()
     onnxscore.score(m, "all", batch_size=8, init="normal", mu=1, sigma_params=1)
     assert m.SerializeToString() == before
+
+
+def test_a_scorer_builds_its_batch_once_and_every_model_sees_the_same_one(monkeypatch):
+    """The input batch (and its noisy copy) is built once per input shape: same arrays for every model."""
+    import onnxscore
+    from onnxscore import scorer as scorer_mod
+
+    calls = []
+    real = scorer_mod.random_batch
+    monkeypatch.setattr(scorer_mod, "random_batch", lambda *a: calls.append(a) or real(*a))
+    sc = onnxscore.Scorer(batch_size=8)
+    first = sc.score(ConvNet().onnx(), ["epads", "naswot"])
+    again = sc.score(ConvNet().onnx(), ["epads", "naswot"])
+    assert len(calls) == 1 and first.scores == again.scores
+    fresh = onnxscore.Scorer(batch_size=8).score(ConvNet().onnx(), ["epads", "naswot"])
+    assert fresh.scores == first.scores  # the cache changes nothing but time
+    key, x, x2 = sc._input_cache
+    assert not x.flags.writeable and not x2.flags.writeable and x2.shape[0] == 16

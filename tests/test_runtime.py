@@ -101,3 +101,46 @@ def test_memory_plan_turns_the_arena_off_with_in_graph_packing(monkeypatch):
     small = onnxscore.score(ConvNet().onnx(), ["naswot"], batch_size=8, pack=False)
     big = onnxscore.score(ConvNet().onnx(), ["naswot"], batch_size=8, pack=True)
     assert seen == [True, False] and small.scores == big.scores
+
+
+def _greater_session():
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph([helper.make_node("Greater", ["x", "z"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 50])],
+                          [helper.make_tensor_value_info("y", TensorProto.BOOL, None)],
+                          [helper.make_tensor("z", TensorProto.FLOAT, [], [0.0])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 10
+    return ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def test_run_outputs_are_views_of_onnxruntime_buffers_with_the_same_values():
+    """No copy on CPU, and the memory outlives later runs (the array keeps onnxruntime's buffer alive)."""
+    import gc
+
+    import numpy as np
+
+    sess = _greater_session()
+    x = np.random.default_rng(0).standard_normal((300, 50)).astype(np.float32)
+    (got,) = runtime.run_outputs(sess, ["y"], {"x": x})
+    assert not got.flags.owndata and got.dtype == np.bool_
+    gc.collect()
+    for _ in range(3):
+        runtime.run_outputs(sess, ["y"], {"x": -x})
+    assert np.array_equal(got, sess.run(["y"], {"x": x})[0]) and np.array_equal(got, x > 0)
+
+
+def test_run_outputs_leaves_other_providers_to_session_run():
+    class FakeCuda:
+        def get_providers(self):
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+        def run(self, names, feeds):
+            return ["copied by session.run"]
+
+        def run_with_ort_values(self, *a):
+            raise AssertionError("device outputs must go through session.run")
+
+    assert runtime.run_outputs(FakeCuda(), ["y"], {"x": 0}) == ["copied by session.run"]
