@@ -288,3 +288,22 @@ def paddle_eval_output(model, x: np.ndarray) -> np.ndarray:
     model.eval()
     with paddle.no_grad():
         return model(paddle.to_tensor(x)).numpy()
+
+
+# -- shared checks ----------------------------------------------------------------------------------
+
+def assert_scores_match_framework(model: onnx.ModelProto, codes: list[np.ndarray], x: np.ndarray,
+                                  n_activations: int) -> None:
+    """onnxscore on the converted model vs the framework's own train-mode codes on the same batch:
+    same sites and units, NASWOT within 1e-6 and SWAP within 1e-4 relative, and any unit whose code
+    differs must sit within 1e-5 of its site's scale from zero (float rounding, not a wrong graph)."""
+    import onnxscore
+
+    assert len(codes) == n_activations
+    res = onnxscore.score(model, proxies=["naswot", "swap"], data=x, batch_size=B)
+    assert res.sites == len(codes)
+    assert res.units == sum(c[0].size for c in codes)
+    assert relative(res.scores["naswot"], naswot(codes)) < 1e-6
+    assert relative(res.scores["swap"], swap(codes)) < 1e-4
+    flips, worst = flipped_units(codes, [a for _, a in onnx_preactivations(model, x)])
+    assert worst < 1e-5, f"{flips} units flipped, one with |pre-activation| {worst:.2e} of its site's scale"

@@ -69,13 +69,7 @@ def test_batchnorm_becomes_batch_statistics(net, model):
 def test_scores_equal_keras_training_mode(net, model):
     x = fp.batch(SHAPE, fp.B)
     codes, _ = fp.keras_codes(net, x)
-    assert len(codes) == fp.KERAS_ACTIVATIONS
-    res = onnxscore.score(model, proxies=["naswot", "swap"], data=x, batch_size=fp.B)
-    assert res.units == sum(c[0].size for c in codes)
-    assert fp.relative(res.scores["naswot"], fp.naswot(codes)) < 1e-6
-    assert fp.relative(res.scores["swap"], fp.swap(codes)) < 1e-4
-    flips, worst = fp.flipped_units(codes, [a for _, a in fp.onnx_preactivations(model, x)])
-    assert worst < 1e-5, f"{flips} units flipped, one with |pre-activation| {worst:.2e} of its site's scale"
+    fp.assert_scores_match_framework(model, codes, x, fp.KERAS_ACTIVATIONS)
 
 
 def test_h5_and_model_object_give_the_same_graph(net, model, tmp_path):

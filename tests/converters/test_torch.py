@@ -56,14 +56,7 @@ def test_batch_is_dynamic_and_output_matches_eval_mode(net, model):
 def test_scores_equal_pytorch_train_mode(net, model):
     x = fp.batch(SHAPE, fp.B)
     codes, _ = fp.torch_codes(net, x)
-    assert len(codes) == fp.TORCH_ACTIVATIONS
-    res = onnxscore.score(model, proxies=["naswot", "swap"], data=x, batch_size=fp.B)
-    assert res.sites == len(codes)
-    assert res.units == sum(c[0].size for c in codes)
-    assert fp.relative(res.scores["naswot"], fp.naswot(codes)) < 1e-6
-    assert fp.relative(res.scores["swap"], fp.swap(codes)) < 1e-4
-    flips, worst = fp.flipped_units(codes, [a for _, a in fp.onnx_preactivations(model, x)])
-    assert worst < 1e-5, f"{flips} units flipped, one with |pre-activation| {worst:.2e} of its site's scale"
+    fp.assert_scores_match_framework(model, codes, x, fp.TORCH_ACTIVATIONS)
 
 
 def test_factory_spec_converts_and_refuses_to_overwrite(run_cli, in_repo, tmp_path):
