@@ -329,11 +329,14 @@ def report(args) -> str:
              "Test accuracy (%) of the architecture found, mean ± std (ddof=1) over n independent searches "
              "(seeds 0..n-1). Budget = distinct architectures evaluated per search. Population 10, tournament 3 "
              "for evolution. CPU s/search: as run (store hits are free) / uncached (sum of the CPU time measured "
-             "when each evaluated arch was first scored with epads+naswot+swap together, in-process, one thread; "
+             "when each evaluated arch was first scored, in-process, with the proxies named under each budget; "
              "archs whose cost was not measured count 0 and their share is given).", ""]
     names = {"epads": "ePADS", "naswot": "NASWOT", "swap": "SWAP", "params": "params", "random": "random choice"}
     for budget in sorted({r["budget"] for r in runs}):
+        scored = sorted({",".join(r.get("scored_proxies", SCORED)) for r in runs if r["budget"] == budget})
         lines += [f"## Budget {budget}", "",
+                  f"New architectures were scored with: {' / '.join(scored)}"
+                  + (" (one forward serves them all)." if any("," in x for x in scored) else "."), "",
                   "| search | guided by | CIFAR-10 | CIFAR-100 | ImageNet16-120 | n (C10 / IN16) "
                   "| CPU s/search C10: as run / uncached | IN16 |",
                   "|---|---|---|---|---|---|---|---|"]

@@ -186,3 +186,22 @@ def test_make_resnet50_shape(tmp_path):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_search_bench_records_from_two_processes_are_merged(tmp_path):
+    """bench/search_nb201.py run may run once per dataset in parallel: each finished search is appended
+    under a lock to what is on disk now (not to the process's stale copy), and cost maps are merged."""
+    from bench import search_nb201 as S
+
+    out, costs = tmp_path / "res.json", tmp_path / "costs.json"
+
+    def rec(ds, seed):
+        return {"budget": 10, "dataset": ds, "algo": "random", "proxy": "epads", "seed": seed}
+
+    S._record(out, rec("cifar10", 0), {"machine": "a"}, costs, {"cifar10": {"x": 1.0}})
+    S._record(out, rec("ImageNet16-120", 0), {"machine": "b"}, costs, {"ImageNet16-120": {"y": 2.0}})
+    S._record(out, rec("cifar10", 0), {}, costs, {"cifar10": {"z": 3.0}})  # a repeat is not duplicated
+    res = json.loads(out.read_text())
+    assert [(r["dataset"], r["seed"]) for r in res["runs"]] == [("cifar10", 0), ("ImageNet16-120", 0)]
+    assert res["meta"]["machine"] == "a"  # the first run's machine line is kept
+    assert json.loads(costs.read_text()) == {"cifar10": {"x": 1.0, "z": 3.0}, "ImageNet16-120": {"y": 2.0}}
