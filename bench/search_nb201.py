@@ -154,7 +154,8 @@ def run(args) -> None:
         "machine": machine(threads=args.threads),
         "protocol": ("B=128 real CIFAR-10 test images (rows default_rng(2027).choice(1000,128); 16x16 2x2-pooled "
                      "for ImageNet16-120), sigma 1.0, noise seed 0, build seed 0, BN batch statistics; every "
-                     "visited arch scored with epads,naswot,swap into one store"),
+                     "visited arch scored into one store with the run's --score-also proxies (per search: "
+                     "scored_proxies)"),
         "store": str(Path(args.store).resolve()), "population": 10, "tournament": 3,
         "std": "sample standard deviation (ddof=1) over repeats",
         "cifar100": "the CIFAR-10 search's architecture looked up in the cifar100 column (identical proxy scores)",
@@ -162,8 +163,9 @@ def run(args) -> None:
                          "uniformly random pick among the evaluated non-dead candidates",
         "cpu_as_run": "CPU seconds of the search process (cache hits cost nothing)",
         "cpu_uncached": ("sum over the search's evaluated archs of the CPU seconds measured when each was first "
-                         f"scored (the scored proxies together, in-process, onnxruntime {args.threads} thread(s), "
-                         "BLAS 1 thread); dead archs 0; archs scored by killed runs or imported have unknown cost"),
+                         f"scored (the scored proxies together, in-process, BLAS 1 thread, onnxruntime threads "
+                         "as run: 1 for every budget-1000 search, recorded per search since then); dead archs 0; "
+                         "archs scored by killed runs or imported have unknown cost"),
     })
     done = {(r["budget"], r["dataset"], r["algo"], r["proxy"], r["seed"]) for r in res["runs"]}
     spaces = {ds: NB201Space(ds) for ds in args.datasets}
@@ -197,6 +199,7 @@ def run(args) -> None:
                                "cpu_uncached": round(sum(c for c in known if c is not None), 2),
                                "cpu_unknown": sum(c is None for c in known), "notes": r.notes,
                                "load": load_average(), "batch": desc, "scored_proxies": list(args.score_also),
+                               "threads": args.threads,
                                "archs": [ev.encoding for ev in r.history]}
                         _record(out, rec, res["meta"], costs_file, costs)
                         print(f"    -> {r.arch} acc {accs} evaluated {r.evaluated} new {r.scored} "
