@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -52,7 +53,34 @@ def _load(path: Path) -> dict:
     return {"meta": {}, "runs": []}
 
 
+@functools.lru_cache(maxsize=1)
+def _index_maps() -> tuple[dict, dict]:
+    """arch string -> NB201 arch_index and back (rows of nb201_accuracies.csv)."""
+    from onnxscore.spaces.nb201 import load_accuracies
+
+    by_arch = {a: int(row["arch_index"]) for a, row in load_accuracies().items()}
+    return by_arch, {i: a for a, i in by_arch.items()}
+
+
+def _pack_archs(archs: list[str]) -> str:
+    """Every architecture a search evaluated, as space-separated arch_index values: the results file stays
+    ~1.5 MB instead of ~15 MB of arch strings."""
+    by_arch, _ = _index_maps()
+    return " ".join(str(by_arch[a]) for a in archs)
+
+
+def _archs(run: dict) -> list[str]:
+    """The evaluated architectures of a recorded search, in evaluation order ([] if not recorded)."""
+    if "archs" in run:  # written by an older version of this script
+        return run["archs"]
+    _, by_index = _index_maps()
+    return [by_index[int(i)] for i in run.get("arch_indices", "").split()]
+
+
 def _save(path: Path, obj: dict) -> None:
+    for r in obj.get("runs", []):
+        if "archs" in r:
+            r["arch_indices"] = _pack_archs(r.pop("archs"))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as f:
@@ -200,7 +228,7 @@ def run(args) -> None:
                                "cpu_unknown": sum(c is None for c in known), "notes": r.notes,
                                "load": load_average(), "batch": desc, "scored_proxies": list(args.score_also),
                                "threads": args.threads,
-                               "archs": [ev.encoding for ev in r.history]}
+                               "arch_indices": _pack_archs([ev.encoding for ev in r.history])}
                         _record(out, rec, res["meta"], costs_file, costs)
                         print(f"    -> {r.arch} acc {accs} evaluated {r.evaluated} new {r.scored} "
                               f"{r.seconds:.0f}s cpu {r.cpu_seconds:.0f}s", flush=True)
@@ -269,7 +297,7 @@ def backfill_costs(args) -> None:
     costs = json.loads(costs_file.read_text()) if costs_file.exists() else {}
     replayed = mismatched = 0
     for r in res["runs"]:  # runs recorded before archs were logged: replay them from the store (deterministic)
-        if "archs" in r:
+        if "archs" in r or "arch_indices" in r:
             continue
         sc, _ = _scorer(args.store, r["dataset"])
         again = search("nb201", algo=r["algo"], proxy=r["proxy"], budget=r["budget"], seed=r["seed"],
@@ -277,7 +305,7 @@ def backfill_costs(args) -> None:
                        store=args.store, scorer=sc, threads=args.threads)
         replayed += 1
         mismatched += again.arch != r["arch"]
-        r["archs"] = [ev.encoding for ev in again.history]
+        r["arch_indices"] = _pack_archs([ev.encoding for ev in again.history])
     print(f"replayed {replayed} searches from the store; {mismatched} found a different arch", flush=True)
     res["meta"]["replay_check"] = {"replayed": replayed, "different_arch": mismatched}
     for ds in SEARCH_DATASETS:
@@ -286,7 +314,7 @@ def backfill_costs(args) -> None:
         for r in res["runs"]:
             if r["dataset"] != ds or not r["cpu_unknown"]:
                 continue
-            need.extend(a for a in r.get("archs", []) if a not in costs.get(ds, {}) and not sp.is_dead(a))
+            need.extend(a for a in _archs(r) if a not in costs.get(ds, {}) and not sp.is_dead(a))
         need = list(dict.fromkeys(need))[: args.limit]
         if not need:
             continue
@@ -305,7 +333,7 @@ def backfill_costs(args) -> None:
     # recompute the runs' uncached cost from the completed map
     for r in res["runs"]:
         sp = NB201Space(r["dataset"])
-        known = [costs.get(r["dataset"], {}).get(a) for a in r.get("archs", []) if not sp.is_dead(a)]
+        known = [costs.get(r["dataset"], {}).get(a) for a in _archs(r) if not sp.is_dead(a)]
         if known:
             r["cpu_uncached"] = round(sum(c for c in known if c is not None), 2)
             r["cpu_unknown"] = sum(c is None for c in known)

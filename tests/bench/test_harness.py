@@ -184,9 +184,6 @@ def test_make_resnet50_shape(tmp_path):
     assert mk.main(["--out", str(out), "--size", "32", "--width", "8", "--force"]) == 0
 
 
-if __name__ == "__main__":
-    sys.exit(pytest.main([__file__, "-q"]))
-
 
 def test_search_bench_records_from_two_processes_are_merged(tmp_path):
     """bench/search_nb201.py run may run once per dataset in parallel: each finished search is appended
@@ -205,3 +202,22 @@ def test_search_bench_records_from_two_processes_are_merged(tmp_path):
     assert [(r["dataset"], r["seed"]) for r in res["runs"]] == [("cifar10", 0), ("ImageNet16-120", 0)]
     assert res["meta"]["machine"] == "a"  # the first run's machine line is kept
     assert json.loads(costs.read_text()) == {"cifar10": {"x": 1.0, "z": 3.0}, "ImageNet16-120": {"y": 2.0}}
+
+
+def test_search_bench_stores_evaluated_archs_as_indices(tmp_path, shared_data):
+    """The evaluated architectures of each search are saved as NB201 arch_index values (10x smaller than the
+    strings) and read back as the same strings, in order; records in the older string form are converted."""
+    from bench import search_nb201 as S
+
+    _, by_index = S._index_maps()
+    archs = [by_index[i] for i in (15624, 0, 7, 7, 3000)]
+    out = tmp_path / "res.json"
+    S._save(out, {"meta": {}, "runs": [{"seed": 0, "archs": archs}]})
+    (run,) = S._load(out)["runs"]
+    assert "archs" not in run and run["arch_indices"] == "15624 0 7 7 3000"
+    assert S._archs(run) == archs
+    assert S._archs({"seed": 1}) == []
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))
