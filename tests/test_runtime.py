@@ -103,8 +103,8 @@ def test_memory_plan_turns_the_arena_off_with_in_graph_packing(monkeypatch):
     assert seen == [True, False] and small.scores == big.scores
 
 
-def _greater_session():
-    import onnxruntime as ort
+def _greater_model() -> bytes:
+    """y = x > 0 for x of shape (N, 50): the shape of a site's code output."""
     from onnx import TensorProto, helper
 
     g = helper.make_graph([helper.make_node("Greater", ["x", "z"], ["y"])], "g",
@@ -113,7 +113,13 @@ def _greater_session():
                           [helper.make_tensor("z", TensorProto.FLOAT, [], [0.0])])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 10
-    return ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    return m.SerializeToString()
+
+
+def _greater_session():
+    import onnxruntime as ort
+
+    return ort.InferenceSession(_greater_model(), providers=["CPUExecutionProvider"])
 
 
 def test_run_outputs_are_views_of_onnxruntime_buffers_with_the_same_values():
@@ -144,3 +150,27 @@ def test_run_outputs_leaves_other_providers_to_session_run():
             raise AssertionError("device outputs must go through session.run")
 
     assert runtime.run_outputs(FakeCuda(), ["y"], {"x": 0}) == ["copied by session.run"]
+
+
+def test_sessions_share_one_cpu_arena_and_earlier_outputs_survive():
+    """CPU sessions use the process-wide arena (memory reused across models); an output view taken
+    from one session keeps its values after that session is gone and later sessions reuse the arena."""
+    import gc
+
+    import numpy as np
+
+    data = _greater_model()
+    shared = runtime.make_session(data, ["CPUExecutionProvider"])
+    assert runtime.shared_cpu_arena()
+    key = "session.use_env_allocators"
+    assert shared.get_session_options().get_session_config_entry(key) == "1"
+    own = runtime.make_session(data, ["CPUExecutionProvider"], arena=False)  # the memory plan's big models
+    with pytest.raises(RuntimeError):
+        own.get_session_options().get_session_config_entry(key)  # not set: no arena at all
+    x = np.random.default_rng(1).standard_normal((4000, 50)).astype(np.float32)
+    (kept,) = runtime.run_outputs(shared, ["y"], {"x": x})
+    del shared
+    gc.collect()
+    for _ in range(3):
+        runtime.run_outputs(runtime.make_session(data, ["CPUExecutionProvider"]), ["y"], {"x": -x})
+    assert np.array_equal(kept, x > 0)
