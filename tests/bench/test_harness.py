@@ -102,6 +102,24 @@ def test_score_phases_matches_scorer(model, batch):
     assert "forward_B" not in only["phases"]  # ePADS needs the 2B pass only
 
 
+def test_overhead_measures_floor_and_agrees(batch):
+    """bench/overhead.py on one architecture: every contender timed, floor ratios present, scores agree."""
+    import argparse
+
+    from bench import overhead
+
+    sc = onnxscore.Scorer(batch_size=B, data=batch, threads=1)
+    a = argparse.Namespace(dataset="cifar10", threads=1, repeats=1, no_raw=True)
+    dev = {"providers": ["CPUExecutionProvider"]}
+    row = overhead.measure_arch(ARCH, sc, batch, C.paired_batch(batch), dev, a)
+    assert set(row["median_s"]) == {"plain_2B", "plain_B", "epads", "all", "floor_2B", "floor_all"}
+    assert row["ratio_floor_epads"] > 0 and row["ratio_floor_all"] > 0
+    assert row["scores_agree"]
+    s = overhead.summarise([row])
+    assert s["ratio_floor_epads"] == pytest.approx(round(row["ratio_floor_epads"], 3))
+    assert "unreachable" in overhead._floor_note(1.4, 1.3) and "left" in overhead._floor_note(1.1, 1.3)
+
+
 def test_patched_session_options_apply_and_restore(model, batch):
     import onnxruntime as ort
 
