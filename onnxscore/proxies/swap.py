@@ -5,29 +5,22 @@ import numpy as np
 
 from onnxscore.errors import ProxyError
 from onnxscore.proxies.codes import ProxyContext, SiteCodes
+from onnxscore.proxies.kernels import column_bytes
 from onnxscore.proxies.registry import register
 
 
 def column_words(sites: list[SiteCodes], batch: int) -> np.ndarray:
     """Each unit's pattern over the batch as whole uint64 words: (units of all sites, ceil(B/64)) uint64.
 
-    Built with one shift-or per sample row into a (bytes, units) plane and one transpose: 2.6x faster
-    than np.packbits(axis=0), which walks the (B, units) codes with a stride. Bit order within a word
-    differs from packbits, which does not matter: only equality of patterns is used.
+    Packed by an integer GEMM in onnxruntime (kernels.column_bytes): 2.2x faster than the NumPy
+    shift-or per sample row it replaced, and 5x faster than np.packbits(axis=0), which walks the
+    (B, units) codes with a stride. Only equality of patterns is used, so the bit order is free.
     """
-    total = sum(s.units for s in sites)
     nbytes = -(-batch // 64) * 8  # pad each pattern to whole uint64 words (zero bits)
-    plane = np.zeros((nbytes, total), dtype=np.uint8)
-    tmp = np.empty(max((s.units for s in sites), default=0), dtype=np.uint8)
-    off = 0
-    for site in sites:
-        codes = site.unpacked(slice(0, batch))  # (B, units) 0/1 uint8
-        u = site.units
-        for i in range(batch):
-            np.left_shift(codes[i], i & 7, out=tmp[:u])
-            np.bitwise_or(plane[i >> 3, off : off + u], tmp[:u], out=plane[i >> 3, off : off + u])
-        off += u
-    return np.ascontiguousarray(plane.T).view(np.uint64)
+    parts = [column_bytes(site.unpacked(slice(0, batch)), nbytes) for site in sites if site.units]
+    if not parts:
+        return np.zeros((0, nbytes // 8), dtype=np.uint64)
+    return np.concatenate(parts).view(np.uint64)
 
 
 def count_patterns(sites: list[SiteCodes], batch: int) -> int:

@@ -1,0 +1,46 @@
+"""The onnxruntime integer kernels against plain NumPy on random 0/1 codes (exact equality)."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from onnxscore.proxies import kernels
+
+
+def _codes(batch: int, units: int, p: float = 0.4, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).random((batch, units)) < p).astype(np.uint8)
+
+
+@pytest.mark.parametrize("batch,units", [(2, 1), (5, 77), (128, 4099), (130, 300)])
+def test_gram_is_the_exact_integer_product(batch, units):
+    c = _codes(batch, units)
+    want = c.astype(np.int64) @ c.astype(np.int64).T
+    got = kernels.gram(c)
+    assert got.dtype == np.int64 and np.array_equal(got, want)
+
+
+def test_gram_reads_booleans_as_zero_one():
+    c = _codes(16, 500, seed=1)
+    assert np.array_equal(kernels.gram(c.astype(bool).view(np.uint8)), kernels.gram(c))
+
+
+@pytest.mark.parametrize("batch", [1, 7, 64, 100, 128, 130])
+def test_column_bytes_match_packbits_along_samples(batch):
+    c = _codes(batch, 333, seed=batch)
+    nbytes = -(-batch // 64) * 8
+    want = np.zeros((333, nbytes), dtype=np.uint8)
+    want[:, : -(-batch // 8)] = np.packbits(c, axis=0, bitorder="little").T  # sample i at bit i % 8
+    assert np.array_equal(kernels.column_bytes(c, nbytes), want)
+
+
+def test_each_thread_gets_its_own_sessions():
+    c = _codes(32, 200, seed=3)
+    want = kernels.gram(c)
+    out = {}
+    t = threading.Thread(target=lambda: out.update(g=kernels.gram(c), s=kernels._LOCAL.__dict__.get("sessions")))
+    t.start()
+    t.join()
+    assert np.array_equal(out["g"], want)
+    assert out["s"] is not kernels._LOCAL.__dict__.get("sessions")  # built in that thread, not shared
