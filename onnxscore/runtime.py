@@ -83,8 +83,8 @@ _SHARED_ARENA: bool | None = None  # None: not tried yet in this process
 def shared_cpu_arena() -> bool:
     """Register one CPU arena in onnxruntime's environment (once per process) so every session
     onnxscore opens reuses the memory of the last one instead of page-faulting fresh buffers on its
-    first run. Measured (bench/overhead.py, AMD EPYC host): a new session's first 2B forward went
-    from 1.53x to 1.24x of a warm plain one. False when this onnxruntime cannot do it."""
+    first run. Measured (bench/overhead.py, AMD EPYC host, NB201): a new session's first 2B forward
+    went from 1.15x of a warm plain one to about 1x. False when this onnxruntime cannot do it."""
     global _SHARED_ARENA
     if _SHARED_ARENA is None:
         try:

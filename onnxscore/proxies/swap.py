@@ -12,9 +12,9 @@ from onnxscore.proxies.registry import register
 def column_words(sites: list[SiteCodes], batch: int) -> np.ndarray:
     """Each unit's pattern over the batch as whole uint64 words: (units of all sites, ceil(B/64)) uint64.
 
-    Packed by an integer GEMM in onnxruntime (kernels.column_bytes): 2.2x faster than the NumPy
-    shift-or per sample row it replaced, and 5x faster than np.packbits(axis=0), which walks the
-    (B, units) codes with a stride. Only equality of patterns is used, so the bit order is free.
+    Packed by an integer GEMM in onnxruntime (kernels.column_bytes), faster than the NumPy shift-or
+    per sample row it replaced, which was itself 2.6x faster than np.packbits(axis=0) (a strided walk
+    of the (B, units) codes). Only equality of patterns is used, so the bit order is free.
     """
     nbytes = -(-batch // 64) * 8  # pad each pattern to whole uint64 words (zero bits)
     parts = [column_bytes(site.unpacked(slice(0, batch)), nbytes) for site in sites if site.units]
