@@ -275,7 +275,7 @@ def score_phases(scorer, model, proxies: Sequence[str]) -> dict:
             clean = [SiteCodes(c.name, c.bits[: scorer.batch_size], c.units, c.conv) for c in paired]
     if clean_needed and clean is None:
         clean = run(x, "forward_B")
-    ctx = ProxyContext(scorer.seed, scorer.batch_size, prep.params, scorer.mu, scorer.sigma_params)
+    ctx = ProxyContext(scorer.seed, scorer.batch_size, prep.params, scorer.mu, scorer.sigma_params, scorer.threads)
     scores = {}
     for n in names:
         spec = registry.get(n)

@@ -102,7 +102,7 @@ def make_session(model_bytes: bytes, providers: list[str], *, threads: int = 0,
                  arena: bool = True) -> ort.InferenceSession:
     """An InferenceSession from bytes; external data is read from `external_dir` (user's folder
     is never written). With `strict`, fail if the first requested provider was not used.
-    `arena`: True uses the process-wide CPU arena (shared_cpu_arena), False none at all."""
+    `arena`: True uses the process-wide CPU arena (shared_cpu_arena) on the CPU provider, False none."""
     so = ort.SessionOptions()
     so.log_severity_level = 3
     # Priority-based order keeps each site's Greater next to its producer; measured: the forward

@@ -291,7 +291,7 @@ class Scorer:
         paired_needed = any(registry.get(n).paired for n in names)
         clean_needed = any(not registry.get(n).paired for n in names)
         clean, paired = self._capture(prep, loaded.label, clean_needed, paired_needed)
-        ctx = ProxyContext(self.seed, self.batch_size, prep.params, self.mu, self.sigma_params)
+        ctx = ProxyContext(self.seed, self.batch_size, prep.params, self.mu, self.sigma_params, self.threads)
         scores: dict[str, float | None] = {}
         errors: dict[str, str] = {}
         for name in names:

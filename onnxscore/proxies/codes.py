@@ -61,6 +61,7 @@ class ProxyContext:
     params: int
     mu: float | None = None
     sigma_params: float | None = None
+    threads: int = 0  # onnxruntime intra-op threads for the integer kernels (0: its default, all cores)
 
 
 def hamming_rows(a: np.ndarray, b: np.ndarray) -> int:

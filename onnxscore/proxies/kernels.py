@@ -3,7 +3,8 @@
 Exact (int32 accumulation), and faster than what NumPy/SciPy offer for it here: per NB201 net at
 B = 128, NASWOT 0.108 -> 0.057 s (was float32 BLAS ssyrk on one thread) and SWAP 0.064 -> 0.045 s
 (was a NumPy shift-or per sample row), bench/results/overhead_epyc_before.md -> overhead.md. One session per graph and thread,
-built on first use; spinning is off so idle threads don't steal the cores from the next forward pass.
+built on first use per thread count (the Scorer's `threads`, so rank workers stay on their share of the
+cores); spinning is off so idle threads don't steal the cores from the next forward pass.
 """
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ import numpy as np
 _LOCAL = threading.local()
 
 
-def _session(name: str, nodes: list, inputs: list, output):
+def _session(name: str, threads: int, nodes: list, inputs: list, output):
     sessions = _LOCAL.__dict__.setdefault("sessions", {})
-    if name not in sessions:
+    if (name, threads) not in sessions:
         import onnxruntime as ort
         from onnx import helper
 
@@ -26,10 +27,11 @@ def _session(name: str, nodes: list, inputs: list, output):
         so = ort.SessionOptions()
         so.log_severity_level = 3
         so.inter_op_num_threads = 1
+        so.intra_op_num_threads = threads
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        sessions[name] = ort.InferenceSession(model.SerializeToString(), so,
-                                              providers=["CPUExecutionProvider"])
-    return sessions[name]
+        sessions[name, threads] = ort.InferenceSession(model.SerializeToString(), so,
+                                                       providers=["CPUExecutionProvider"])
+    return sessions[name, threads]
 
 
 def _u8(name: str, dims: list):
@@ -38,12 +40,12 @@ def _u8(name: str, dims: list):
     return helper.make_tensor_value_info(name, TensorProto.UINT8, dims)
 
 
-def gram(codes: np.ndarray) -> np.ndarray:
+def gram(codes: np.ndarray, threads: int = 0) -> np.ndarray:
     """C C^T as int64 for 0/1 codes C of shape (B, units), units < 2**31: G[i, j] = units active in both."""
     from onnx import TensorProto, helper
 
     sess = _session(
-        "gram",
+        "gram", threads,
         [helper.make_node("Transpose", ["X"], ["XT"]), helper.make_node("MatMulInteger", ["X", "XT"], ["G"])],
         [_u8("X", ["B", "N"])],
         helper.make_tensor_value_info("G", TensorProto.INT32, ["B", "B"]),
@@ -59,14 +61,14 @@ def _byte_weights(batch: int, nbytes: int) -> np.ndarray:
     return w
 
 
-def column_bytes(codes: np.ndarray, nbytes: int) -> np.ndarray:
+def column_bytes(codes: np.ndarray, nbytes: int, threads: int = 0) -> np.ndarray:
     """Each unit's pattern over the batch, packed: (units, nbytes) uint8 for 0/1 codes (B, units), B <= 8 nbytes.
 
     Byte k of a unit holds samples 8k..8k+7, sample i at bit i % 8; bytes past the batch are zero."""
     from onnx import TensorProto, helper
 
     sess = _session(
-        "columns",
+        "columns", threads,
         [helper.make_node("MatMulInteger", ["W", "X"], ["P"]),
          helper.make_node("Cast", ["P"], ["P8"], to=TensorProto.UINT8),  # each byte sums <= 8 powers of 2
          helper.make_node("Transpose", ["P8"], ["Y"])],

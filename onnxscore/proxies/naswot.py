@@ -9,14 +9,14 @@ from onnxscore.proxies.kernels import gram
 from onnxscore.proxies.registry import register
 
 
-def kernel(sites: list[SiteCodes], batch: int) -> np.ndarray:
+def kernel(sites: list[SiteCodes], batch: int, threads: int = 0) -> np.ndarray:
     """K[i, j] = number of units on which samples i and j agree, over all sites (float64)."""
     g = np.zeros((batch, batch), dtype=np.int64)
     n_units = 0
     for site in sites:
         if site.units == 0:
             continue
-        g += gram(site.unpacked(slice(0, batch)))  # a view of onnxruntime's booleans when dense
+        g += gram(site.unpacked(slice(0, batch)), threads)  # a view of onnxruntime's booleans when dense
         n_units += site.units
     ones = np.diag(g).copy()  # G[i, i] = sum of c_i^2 = number of active units of sample i
     # agree = both 1 + both 0 = G + (N - a_i - a_j + G); exact integers, then float64 for slogdet
@@ -28,7 +28,7 @@ def kernel(sites: list[SiteCodes], batch: int) -> np.ndarray:
     "log-determinant of the Hamming kernel of binary activation codes (NASWOT, ICML 2021)",
 )
 def naswot(sites: list[SiteCodes], ctx: ProxyContext) -> float:
-    sign, logdet = np.linalg.slogdet(kernel(sites, ctx.batch_size))
+    sign, logdet = np.linalg.slogdet(kernel(sites, ctx.batch_size, ctx.threads))
     if sign == 0 or not np.isfinite(logdet):
         raise ProxyError(
             "NASWOT kernel is singular (two inputs have identical activation codes); "

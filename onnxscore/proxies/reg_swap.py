@@ -20,4 +20,4 @@ def reg_swap(sites: list[SiteCodes], ctx: ProxyContext) -> float:
     if ctx.sigma_params <= 0:
         raise ProxyError("--sigma-params must be positive")
     p = ctx.params / 1000.0
-    return count_patterns(sites, ctx.batch_size) * math.exp(-((p - ctx.mu) ** 2) / ctx.sigma_params)
+    return count_patterns(sites, ctx.batch_size, ctx.threads) * math.exp(-((p - ctx.mu) ** 2) / ctx.sigma_params)

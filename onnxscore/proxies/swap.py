@@ -9,7 +9,7 @@ from onnxscore.proxies.kernels import column_bytes
 from onnxscore.proxies.registry import register
 
 
-def column_words(sites: list[SiteCodes], batch: int) -> np.ndarray:
+def column_words(sites: list[SiteCodes], batch: int, threads: int = 0) -> np.ndarray:
     """Each unit's pattern over the batch as whole uint64 words: (units of all sites, ceil(B/64)) uint64.
 
     Packed by an integer GEMM in onnxruntime (kernels.column_bytes), faster than the NumPy shift-or
@@ -17,13 +17,13 @@ def column_words(sites: list[SiteCodes], batch: int) -> np.ndarray:
     of the (B, units) codes). Only equality of patterns is used, so the bit order is free.
     """
     nbytes = -(-batch // 64) * 8  # pad each pattern to whole uint64 words (zero bits)
-    parts = [column_bytes(site.unpacked(slice(0, batch)), nbytes) for site in sites if site.units]
+    parts = [column_bytes(site.unpacked(slice(0, batch)), nbytes, threads) for site in sites if site.units]
     if not parts:
         return np.zeros((0, nbytes // 8), dtype=np.uint64)
     return np.concatenate(parts).view(np.uint64)
 
 
-def count_patterns(sites: list[SiteCodes], batch: int) -> int:
+def count_patterns(sites: list[SiteCodes], batch: int, threads: int = 0) -> int:
     """Distinct columns over all conv sites jointly (a pattern seen in two layers counts once)."""
     conv = [s for s in sites if s.conv]
     if not conv:
@@ -31,7 +31,7 @@ def count_patterns(sites: list[SiteCodes], batch: int) -> int:
             "SWAP needs ReLU sites on 4-D feature maps and this model has none; "
             "use naswot or epads for fully connected models"
         )
-    return distinct_rows(column_words(conv, batch))
+    return distinct_rows(column_words(conv, batch, threads))
 
 
 _M1, _M2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9)
@@ -72,4 +72,4 @@ def distinct_rows(rows: np.ndarray) -> int:
     "count of distinct sample-wise activation patterns over conv ReLUs (SWAP, ICLR 2024)",
 )
 def swap(sites: list[SiteCodes], ctx: ProxyContext) -> float:
-    return float(count_patterns(sites, ctx.batch_size))
+    return float(count_patterns(sites, ctx.batch_size, ctx.threads))

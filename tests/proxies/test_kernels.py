@@ -44,3 +44,23 @@ def test_each_thread_gets_its_own_sessions():
     t.join()
     assert np.array_equal(out["g"], want)
     assert out["s"] is not kernels._LOCAL.__dict__.get("sessions")  # built in that thread, not shared
+
+
+def test_thread_count_picks_its_own_session():
+    """A Scorer's `threads` reaches the kernels: rank workers must not run them on every core."""
+    c = _codes(24, 300, seed=4)
+    assert np.array_equal(kernels.gram(c, threads=1), kernels.gram(c))
+    sessions = kernels._LOCAL.sessions
+    assert sessions["gram", 1] is not sessions["gram", 0]
+    assert sessions["gram", 1].get_session_options().intra_op_num_threads == 1
+
+
+def test_scorer_passes_its_threads_to_the_kernels(monkeypatch):
+    import onnxscore
+    from tests.models import ConvNet
+
+    seen = []
+    real = kernels.gram
+    monkeypatch.setattr("onnxscore.proxies.naswot.gram", lambda c, t=0: seen.append(t) or real(c, t))
+    onnxscore.score(ConvNet().onnx(), ["naswot"], batch_size=8, threads=1)
+    assert seen and set(seen) == {1}
