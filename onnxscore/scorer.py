@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
+import onnx.inliner  # a submodule: `import onnx` alone does not load it
 
 from onnxscore import __version__
 from onnxscore.errors import InputError, ModelLoadError, OnnxscoreError, ProxyError, first_line

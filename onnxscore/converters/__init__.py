@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import onnx
+import onnx.inliner  # a submodule: `import onnx` alone does not load it
 from onnx import numpy_helper
 
 from onnxscore.converters._extras import ConverterWarning

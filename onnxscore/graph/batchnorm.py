@@ -5,14 +5,16 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from onnxscore.graph.view import GraphView, attr, tensor_info
+from onnxscore.graph.view import GraphView, all_names, attr, fresh_prefix, tensor_info
 
 
-def _decompose(model: onnx.ModelProto, node: onnx.NodeProto, opset: int, rank: int, dtype) -> list:
-    """Batch-statistics BN written with elementary ops (any opset, any execution provider)."""
+def _decompose(model: onnx.ModelProto, node: onnx.NodeProto, opset: int, rank: int, dtype,
+               names: set[str]) -> list:
+    """Batch-statistics BN written with elementary ops (any opset, any execution provider);
+    its new tensors are named `<output>__onnxscore_bn_*`, renamed if the model has such names."""
     x, scale, bias = node.input[0], node.input[1], node.input[2]
     y = node.output[0]
-    p = f"{y}__onnxscore_bn"
+    p = fresh_prefix(names, f"{y}__onnxscore_bn")
     axes = [0] + list(range(2, rank))
     eps = float(attr(node, "epsilon", 1e-5))
     npdt = helper.tensor_dtype_to_np_dtype(dtype)
@@ -62,13 +64,14 @@ def use_batch_statistics(model: onnx.ModelProto, only_training_mode: bool = Fals
         return 0
     info = tensor_info(model) if info is None else info
     new_nodes, count, stats = [], 0, set()
+    names = all_names(model)
     for n in model.graph.node:
         if not selected(n):
             new_nodes.append(n)
             continue
         dtype, rank = info.get(n.input[0], (onnx.TensorProto.FLOAT, None))[:2]
         rank = rank or 4  # BN in the wild is almost always on NCHW feature maps
-        new_nodes.extend(_decompose(model, n, view.opset, rank, dtype or onnx.TensorProto.FLOAT))
+        new_nodes.extend(_decompose(model, n, view.opset, rank, dtype or onnx.TensorProto.FLOAT, names))
         stats.update(n.input[3:5])
         count += 1
     del model.graph.node[:]

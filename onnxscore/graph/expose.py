@@ -11,7 +11,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from onnxscore.graph.sites import Site
-from onnxscore.graph.view import infer_tensors, tensor_info
+from onnxscore.graph.view import all_names, fresh_prefix, infer_tensors, tensor_info
 
 SITE_PREFIX = "onnxscore_site_"
 BIT_WEIGHTS = np.array([[128], [64], [32], [16], [8], [4], [2], [1]], dtype=np.uint8)
@@ -26,9 +26,9 @@ def site_shapes(model: onnx.ModelProto, input_name: str, sample_shape: tuple[int
     return [info[s.tensor][2] if s.tensor in info else None for s in sites]
 
 
-def _zero(model: onnx.ModelProto, dtype: int, cache: dict) -> str:
+def _zero(model: onnx.ModelProto, dtype: int, cache: dict, prefix: str) -> str:
     if dtype not in cache:
-        cache[dtype] = f"{SITE_PREFIX}zero_{dtype}"
+        cache[dtype] = f"{prefix}zero_{dtype}"
         zero = np.zeros((), dtype=helper.tensor_dtype_to_np_dtype(dtype))
         model.graph.initializer.append(numpy_helper.from_array(zero, cache[dtype]))
     return cache[dtype]
@@ -65,14 +65,15 @@ def expose_sites(model: onnx.ModelProto, sites: list[Site], packed_units: list[i
     where `packed_units[i]` gives the site's units per sample. Returns the output names."""
     info = tensor_info(model) if info is None else info
     g = model.graph
+    prefix = fresh_prefix(all_names(model), SITE_PREFIX)
     zeros: dict[int, str] = {}
     names = []
     for i, site in enumerate(sites):
         dtype = info.get(site.tensor, (TensorProto.FLOAT,))[0] or TensorProto.FLOAT
-        out = f"{SITE_PREFIX}{site.index}"
+        out = f"{prefix}{site.index}"
         units = packed_units[i] if packed_units else None
         code = f"{out}_code" if units else out
-        g.node.append(helper.make_node("Greater", [site.tensor, _zero(model, dtype, zeros)], [code], name=out))
+        g.node.append(helper.make_node("Greater", [site.tensor, _zero(model, dtype, zeros, prefix)], [code], name=out))
         if units:
             g.node.extend(_packed_nodes(model, code, out, units))
             g.output.append(helper.make_tensor_value_info(out, TensorProto.UINT8, None))

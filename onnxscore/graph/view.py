@@ -130,6 +130,27 @@ def attr(node: onnx.NodeProto, name: str, default=None):
     return default
 
 
+def all_names(model: onnx.ModelProto) -> set[str]:
+    """Every tensor and node name of the main graph (inputs, outputs, initializers, value_info, nodes)."""
+    g = model.graph
+    names = {v.name for v in (*g.input, *g.output, *g.value_info)} | {t.name for t in g.initializer}
+    for n in g.node:
+        names.update(n.input)
+        names.update(n.output)
+        names.add(n.name)
+    names.discard("")
+    return names
+
+
+def fresh_prefix(names: set[str], base: str) -> str:
+    """`base`, or `base` with a number added, such that no name in `names` starts with it: tensors
+    onnxscore adds can then never collide with, or silently replace, a user's tensor."""
+    prefix, k = base, 1
+    while any(n.startswith(prefix) for n in names):
+        prefix, k = f"{base}{k}_", k + 1
+    return prefix
+
+
 TensorInfo = tuple  # (element type, rank or None, per-sample dims or None)
 
 
