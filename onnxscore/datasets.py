@@ -1,4 +1,12 @@
-"""Real-image batches for proxy scoring (the shared CIFAR-10 test subset) and locating the shared data folder.
+"""Real-image batches for proxy scoring (the shared CIFAR-10 test subset) and locating the data they come from.
+
+Image sources, first found wins: an explicit file; $ONNXSCORE_DATA/cifar10_test_1000.npz; the repository's
+../shared/data (a development checkout); the protocol's 128 images shipped in onnxscore/data (enough for
+the protocol batch and every smaller batch of its seed).
+
+A batch of B images with seed S is rows default_rng(S).choice(n, max(B, 128), replace=False)[:B]: for
+B <= 128 the first B images of that seed's 128-image batch (GRADIENTS.md's B = 64 protocol is the first
+64 of PROXIES.md's 128), for B >= 128 the plain choice(n, B).
 
 ImageNet16-120 stand-ins: no ImageNet16 images are available, so `size=16` returns the same CIFAR-10 images
 2x2 average-pooled to 16x16 (pooled in [0,1] pixel space, then normalised with the CIFAR-10 mean/std),
@@ -19,6 +27,10 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 CIFAR10_FILE = "cifar10_test_1000.npz"
 DATA_ENV = "ONNXSCORE_DATA"
+PROTOCOL_SEED = 2027  # PROXIES.md "Figures to reproduce": rows default_rng(2027).choice(1000, 128)
+PROTOCOL_BATCH = 128
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+PROTOCOL_FILE = PACKAGE_DATA / "cifar10_protocol.npz"
 
 
 def shared_data_dir() -> Optional[Path]:
@@ -31,36 +43,61 @@ def shared_data_dir() -> Optional[Path]:
     return p if p.is_dir() else None
 
 
-def _resolve_npz(npz_path: Union[str, Path, None]) -> Path:
+def image_source(npz_path: Union[str, Path, None] = None) -> Path:
+    """The image file a batch is drawn from (see the module docstring for the order)."""
     if npz_path is None:
         d = shared_data_dir()
-        if d is None:
-            raise InputError(f"no data folder found; set {DATA_ENV} to the folder holding {CIFAR10_FILE}")
-        npz_path = d / CIFAR10_FILE
+        if d is not None and (d / CIFAR10_FILE).is_file():
+            return d / CIFAR10_FILE
+        if os.environ.get(DATA_ENV):
+            raise InputError(f"${DATA_ENV} ({os.environ[DATA_ENV]}) holds no {CIFAR10_FILE}; point it at the "
+                             "folder that does, or unset it to use the images shipped with onnxscore")
+        npz_path = PROTOCOL_FILE
     p = Path(npz_path)
     if not p.is_file():
         raise InputError(f"image file {p} does not exist; pass the path of {CIFAR10_FILE}")
     return p
 
 
-def cifar10_batch(npz_path: Union[str, Path, None] = None, batch_size: int = 128, seed: int = 2027,
+def batch_rows(n: int, batch_size: int, seed: int) -> np.ndarray:
+    """Rows of an n-image file that form the batch (see the module docstring)."""
+    if not 1 <= batch_size <= n:
+        raise InputError(f"batch_size must be between 1 and {n} (images available), got {batch_size}")
+    return np.random.default_rng(seed).choice(n, max(batch_size, min(PROTOCOL_BATCH, n)), replace=False)[:batch_size]
+
+
+def _protocol_rows(f, batch_size: int, seed: int) -> np.ndarray:
+    """Positions in the shipped protocol file of the batch's rows of the full image file."""
+    pool, held = int(f["pool"]), [int(r) for r in f["rows"]]
+    wanted = batch_rows(pool, batch_size, seed)
+    where = {r: i for i, r in enumerate(held)}
+    if not all(int(r) in where for r in wanted):
+        raise InputError(
+            f"the images shipped with onnxscore are the protocol batch ({len(held)} images, seed "
+            f"{int(f['seed'])}); a batch of {batch_size} with seed {seed} needs the full {CIFAR10_FILE}: "
+            f"set {DATA_ENV} to the folder holding it")
+    return np.array([where[int(r)] for r in wanted])
+
+
+def cifar10_batch(npz_path: Union[str, Path, None] = None, batch_size: int = PROTOCOL_BATCH, seed: int = PROTOCOL_SEED,
                   size: int = 32) -> np.ndarray:
-    """float32 NCHW batch: rows default_rng(seed).choice(n, batch_size, replace=False), /255, CIFAR-10 mean/std.
+    """float32 NCHW batch: rows batch_rows(n, batch_size, seed) of the image file, /255, CIFAR-10 mean/std.
 
     size=32 keeps the images; size=16 average-pools 2x2 (ImageNet16-120 stand-ins, see module docstring).
     """
     if size not in (32, 16):
         raise InputError(f"size must be 32 or 16 (2x2-pooled stand-ins), got {size}")
-    with np.load(_resolve_npz(npz_path)) as f:
+    src = image_source(npz_path)
+    with np.load(src) as f:
         if "images" not in f:
-            raise InputError(f"{npz_path} has no 'images' array; expected uint8 (N, 32, 32, 3)")
+            raise InputError(f"{src} has no 'images' array; expected uint8 (N, 32, 32, 3)")
         images = f["images"]
+        protocol = "pool" in f and "rows" in f
+        rows = _protocol_rows(f, batch_size, seed) if protocol else None
     if images.ndim != 4 or images.shape[1:] != (32, 32, 3):
         raise InputError(f"images must be (N, 32, 32, 3) NHWC, got {images.shape}")
-    n = images.shape[0]
-    if not 1 <= batch_size <= n:
-        raise InputError(f"batch_size must be between 1 and {n} (images available), got {batch_size}")
-    rows = np.random.default_rng(seed).choice(n, batch_size, replace=False)
+    if rows is None:
+        rows = batch_rows(images.shape[0], batch_size, seed)
     x = images[rows].astype(np.float32) / np.float32(255.0)  # (B, 32, 32, 3) in [0, 1]
     if size == 16:
         x = x.reshape(batch_size, 16, 2, 16, 2, 3).mean(axis=(2, 4), dtype=np.float32)
@@ -68,4 +105,4 @@ def cifar10_batch(npz_path: Union[str, Path, None] = None, batch_size: int = 128
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32)
 
 
-__all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "shared_data_dir", "cifar10_batch"]
+__all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "shared_data_dir", "image_source", "cifar10_batch"]

@@ -171,9 +171,11 @@ def nb201_items(dataset: str, sample: int | None, seed: int, build_seed: int = 0
         items.append(Item(cand, float(row[ds]), f"{row['arch_index']}:{enc}", dead=is_dead(enc),
                           params_hint=sp.params(enc)))
     if path is None:
-        from onnxscore.datasets import shared_data_dir
+        from onnxscore.datasets import DATA_ENV, shared_data_dir
+        from onnxscore.spaces.nb201 import SHIPPED_TABLE
 
-        path = shared_data_dir() / "nb201_accuracies.csv"
+        path = (shared_data_dir() / "nb201_accuracies.csv" if os.environ.get(DATA_ENV)
+                else f"{SHIPPED_TABLE.name} (shipped with onnxscore: nb201_accuracies.csv's rows)")
     info = {"space": "nb201", "dataset": ds, "accuracy": f"200-epoch test accuracy ({ACCURACY_COLUMNS[ds]})",
             "accuracy_table": str(path), "sample": sample if sample is not None else len(rows),
             "sample_seed": seed,
@@ -256,10 +258,11 @@ def csv_items(path: str | os.PathLike, sample: int | None = None, seed: int = 0)
 def image_batch(cache_dir: str | os.PathLike, batch_size: int = 128, seed: int = DEFAULT_BATCH_SEED,
                 size: int = 32, images: str | os.PathLike | None = None) -> tuple[str, str]:
     """Write the CIFAR-10 batch of PROXIES.md to a .npy in cache_dir (once); return (path, description)."""
-    from onnxscore.datasets import CIFAR10_FILE, CIFAR10_MEAN, CIFAR10_STD, cifar10_batch, shared_data_dir
+    from onnxscore.datasets import (CIFAR10_FILE, CIFAR10_MEAN, CIFAR10_STD, PROTOCOL_FILE, cifar10_batch,
+                                    image_source)
 
     x = cifar10_batch(images, batch_size=batch_size, seed=seed, size=size)
-    src = Path(images) if images is not None else shared_data_dir() / CIFAR10_FILE
+    src = image_source(images)
     d = Path(cache_dir)
     d.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(x.tobytes()).hexdigest()[:12]
@@ -268,8 +271,9 @@ def image_batch(cache_dir: str | os.PathLike, batch_size: int = 128, seed: int =
         tmp = out.with_suffix(f".tmp{os.getpid()}.npy")
         np.save(tmp, x)
         os.replace(tmp, out)
-    desc = (f"{src.name if src.name == CIFAR10_FILE else src}: rows default_rng({seed}).choice(n, {batch_size}, "
-            f"replace=False), /255, normalised with CIFAR-10 mean {CIFAR10_MEAN} std {CIFAR10_STD}")
+    label = src.name if src.name in (CIFAR10_FILE, PROTOCOL_FILE.name) else src
+    desc = (f"{label}: rows default_rng({seed}).choice(n, {max(batch_size, 128)}, replace=False)[:{batch_size}] "
+            f"of {CIFAR10_FILE}, /255, normalised with CIFAR-10 mean {CIFAR10_MEAN} std {CIFAR10_STD}")
     if size == 16:
         desc += "; 2x2 average-pooled to 16x16 (CIFAR-10 images as ImageNet16-120 stand-ins)"
     return str(out), desc

@@ -31,7 +31,7 @@ from onnxscore.graph.init import INIT_MODES
 @click.option("--build-seed", type=int, default=0, show_default=True,
               help="--space: seed of the generated networks' weights (PyTorch-default init drawn with numpy).")
 @click.option("--batch-seed", type=int, default=2027, show_default=True,
-              help="Rows default_rng(S).choice(1000, B) of the CIFAR-10 test subset used as the image batch.")
+              help="The image batch: rows default_rng(S).choice(1000, max(B, 128))[:B] of the CIFAR-10 test subset.")
 @click.option("--image-size", type=click.Choice(["32", "16"]), default=None,
               help="Image side of the built-in batch (16 = 2x2-pooled stand-ins) [default: the dataset's; CSV: 32].")
 @click.option("--images", type=click.Path(dir_okay=False), default=None,

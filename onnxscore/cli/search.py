@@ -48,7 +48,6 @@ def _input_side(sp) -> int | None:
 
 def _batch(sp, space_name: str, source: str, store: str, batch_size: int, batch_seed: int):
     """(data path or None, description): the CIFAR-10 batch evaluate uses (same .npy, so the store is shared)."""
-    from onnxscore.datasets import shared_data_dir
     from onnxscore.errors import InputError
 
     if source == "random" or (source == "auto" and space_name != "nb201"):
@@ -58,12 +57,6 @@ def _batch(sp, space_name: str, source: str, store: str, batch_size: int, batch_
         if source == "cifar10":
             raise InputError(f"--batch-source cifar10 needs 3x32x32 or 3x16x16 inputs; {space_name} networks take "
                              "another shape (pass --data FILE.npy)")
-        return None, None
-    if shared_data_dir() is None:
-        if source == "cifar10":
-            raise InputError("no CIFAR-10 images found; set ONNXSCORE_DATA to the folder holding cifar10_test_1000.npz")
-        click.echo("onnxscore: warning: no CIFAR-10 images found (set ONNXSCORE_DATA); scoring with a seeded "
-                   "random-normal batch", err=True)
         return None, None
     from onnxscore.evaluate import image_batch
 
@@ -155,7 +148,7 @@ def _ms(d: dict, fmt: str = "{:.4g}") -> str:
               help="float32 .npy batch in the networks' layout and normalisation (first B rows).")
 @click.option("--batch-size", "-b", type=int, default=128, show_default=True, help="B images per forward.")
 @click.option("--batch-seed", type=int, default=2027, show_default=True,
-              help="Rows default_rng(S).choice(1000, B) of the CIFAR-10 subset used as the batch.")
+              help="The image batch: rows default_rng(S).choice(1000, max(B, 128))[:B] of the CIFAR-10 test subset.")
 @click.option("--sigma", type=float, default=1.0, show_default=True, help="Std of ePADS's input noise.")
 @click.option("--noise-seed", type=int, default=0, show_default=True,
               help="Seed of the noise, permutations and random batch (shared by every candidate).")

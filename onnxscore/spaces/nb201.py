@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import itertools
 import math
+import os
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -372,11 +373,14 @@ def load_accuracies(path: Union[str, Path, None] = None) -> Dict[str, dict]:
     Each row also carries "cifar10", "cifar100", "ImageNet16-120": the test accuracies (percent).
     """
     if path is None:
-        from onnxscore.datasets import shared_data_dir
+        from onnxscore.datasets import DATA_ENV, shared_data_dir
 
+        if not os.environ.get(DATA_ENV):  # the copy shipped with onnxscore (same rows, same floats)
+            return _shipped_accuracies()
         d = shared_data_dir()
         if d is None:
-            raise InputError("nb201_accuracies.csv not found; pass its path or set ONNXSCORE_DATA to its folder")
+            raise InputError(f"${DATA_ENV} is not a folder; point it at the folder holding nb201_accuracies.csv "
+                             "or unset it to use the table shipped with onnxscore")
         path = d / "nb201_accuracies.csv"
     path = Path(path)
     if not path.is_file():
@@ -400,6 +404,37 @@ def load_accuracies(path: Union[str, Path, None] = None) -> Dict[str, dict]:
             for ds, col in ACCURACY_COLUMNS.items():
                 row[ds] = row[col]
             table[row["arch_str"]] = row
+    return table
+
+
+SHIPPED_TABLE = Path(__file__).resolve().parents[1] / "data" / "nb201_table.npz"
+
+
+def _shipped_accuracies() -> Dict[str, dict]:
+    """load_accuracies() of onnxscore/data/nb201_table.npz (scripts/make_package_data.py writes it from
+    nb201_accuracies.csv: op codes, and each column as integers scaled by its CSV decimals)."""
+    if not SHIPPED_TABLE.is_file():
+        raise InputError(f"the NB201 table shipped with onnxscore ({SHIPPED_TABLE}) is missing; reinstall "
+                         "onnxscore or set ONNXSCORE_DATA to the folder holding nb201_accuracies.csv")
+    with np.load(SHIPPED_TABLE) as f:
+        ops = f["ops"]
+        cols = []
+        for key in f.files:
+            if key.startswith("col_"):
+                _, dec, name = key.split("_", 2)
+                ints = f[key].astype(np.int64)
+                na = ints == np.iinfo(np.int64).min
+                vals = (ints.tolist() if name in _INT_COLUMNS else (ints / 10.0 ** int(dec)).tolist())
+                cols.append((name, [None if m else v for v, m in zip(vals, na.tolist())]))
+    table: Dict[str, dict] = {}
+    for i, codes in enumerate(ops.tolist()):
+        arch = format_arch([OPS[c] for c in codes])
+        row: dict = {"arch_index": i, "arch_str": arch}
+        for name, vals in cols:
+            row[name] = vals[i]
+        for ds, col in ACCURACY_COLUMNS.items():
+            row[ds] = row[col]
+        table[arch] = row
     return table
 
 
