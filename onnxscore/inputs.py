@@ -1,13 +1,14 @@
 """The input batch: which graph input, its per-sample shape, and the data fed to it."""
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
 
-from onnxscore.errors import InputError
+from onnxscore.errors import InputError, first_line
 from onnxscore.graph.view import GraphView
 
 FLOAT_INPUTS = {
@@ -27,18 +28,40 @@ class InputSpec:
     fixed_batch: int | None  # the batch size baked into the file, if any
 
 
+MAX_DIM = 2**31 - 1  # no axis onnxscore can feed is longer; larger values are typos
+
+
 def parse_shape(text) -> tuple[int, ...] | None:
     """'3,32,32' / '3x32x32' / a sequence -> a tuple of positive ints (one sample's shape)."""
     if text is None:
         return None
-    parts = text.replace("x", ",").split(",") if isinstance(text, str) else list(text)
     try:
-        shape = tuple(int(p) for p in parts if str(p).strip())
-    except ValueError:
+        parts = text.replace("x", ",").split(",") if isinstance(text, str) else list(text)
+        shape = tuple(_dim(p) for p in parts if str(p).strip())
+    except (TypeError, ValueError):
         raise InputError(f"--input-shape '{text}' is not a list of integers; write e.g. 3,32,32") from None
-    if not shape or any(d <= 0 for d in shape):
-        raise InputError(f"--input-shape '{text}' must list positive sizes, e.g. 3,32,32")
+    if not shape or any(d <= 0 or d > MAX_DIM for d in shape):
+        raise InputError(f"--input-shape '{text}' must list sizes from 1 to {MAX_DIM}, e.g. 3,32,32")
     return shape
+
+
+def _dim(part) -> int:
+    """One size: an integer (or integer-valued string); floats such as 2.5 are refused, not truncated."""
+    if isinstance(part, bool):
+        raise ValueError(part)
+    if isinstance(part, str):
+        return int(part.strip())
+    if isinstance(part, numbers.Integral):
+        return int(part)
+    raise ValueError(part)
+
+
+def type_name(elem_type: int) -> str:
+    """'float32'-style name of an ONNX element type, also for numbers no ONNX version defines."""
+    try:
+        return onnx.helper.tensor_dtype_to_string(elem_type).replace("TensorProto.", "").lower()
+    except (KeyError, ValueError, TypeError):
+        return f"unknown ({elem_type}, not an ONNX element type)"
 
 
 def input_spec(model: onnx.ModelProto, name: str | None = None, sample_shape=None) -> InputSpec:
@@ -58,12 +81,12 @@ def input_spec(model: onnx.ModelProto, name: str | None = None, sample_shape=Non
             raise InputError(f"the model has no input named '{name}'; its inputs are: {listed}")
     tt = vi.type.tensor_type
     if tt.elem_type not in FLOAT_INPUTS:
-        tname = onnx.helper.tensor_dtype_to_string(tt.elem_type).replace("TensorProto.", "").lower()
         raise InputError(
-            f"input '{vi.name}' has type {tname}; onnxscore feeds float batches (images, features), "
-            "so score a model whose input is float (e.g. after the embedding for token models)"
+            f"input '{vi.name}' has type {type_name(tt.elem_type)}; onnxscore feeds float batches (images, "
+            "features), so score a model whose input is float (e.g. after the embedding for token models)"
         )
-    dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+    # a size <= 0 is no size (exporters write -1 for "dynamic"): like a symbol, --input-shape decides
+    dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tt.shape.dim]
     if not dims:
         raise InputError(f"input '{vi.name}' has no batch dimension; export it with a leading batch axis")
     fixed = dims[0]
@@ -82,7 +105,7 @@ def input_spec(model: onnx.ModelProto, name: str | None = None, sample_shape=Non
     elif any(d is None for d in dims[1:]):
         shown = ["?" if d is None else str(d) for d in dims[1:]]
         raise InputError(
-            f"input '{vi.name}' has symbolic sizes ({','.join(shown)}) besides the batch; "
+            f"input '{vi.name}' has symbolic or unknown sizes ({','.join(shown)}) besides the batch; "
             "give one sample's shape with --input-shape, e.g. 3,224,224"
         )
     else:
@@ -90,21 +113,45 @@ def input_spec(model: onnx.ModelProto, name: str | None = None, sample_shape=Non
     return InputSpec(vi.name, tuple(shape), FLOAT_INPUTS[tt.elem_type], fixed)
 
 
+def _read_array(path, label: str) -> np.ndarray:
+    """A .npy file (memory-mapped), or the one array of an .npz file."""
+    if not os.path.isfile(path):
+        raise InputError(f"{label}: file not found; pass a .npy file saved with numpy.save")
+    try:
+        loaded = np.load(path, allow_pickle=False, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"{label} is not a readable .npy array ({first_line(exc)}); save it with numpy.save") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        return loaded
+    with loaded:
+        names = list(loaded.files)
+        if len(names) != 1:
+            shown = ", ".join(names) or "none"
+            raise InputError(f"{label} is an .npz archive with {len(names)} arrays ({shown}); pass a .npy "
+                             "float32 array, or an .npz holding only the batch (numpy.savez(path, batch))")
+        try:
+            return loaded[names[0]]
+        except (ValueError, OSError, EOFError) as exc:
+            raise InputError(f"{label}: array '{names[0]}' is unreadable ({first_line(exc)})") from None
+
+
 def load_data(data, spec: InputSpec, batch: int) -> np.ndarray:
-    """The first `batch` rows of user data (an array or a .npy path), checked against the input."""
+    """The first `batch` rows of user data (an array, a .npy path or a one-array .npz), checked
+    against the input: float32, the input's sample shape, enough rows, every value finite."""
     label = "--data"
     if isinstance(data, (str, os.PathLike)):
         label = f"--data {data}"
-        if not os.path.isfile(data):
-            raise InputError(f"{label}: file not found; pass a .npy file saved with numpy.save")
-        try:
-            data = np.load(data, allow_pickle=False, mmap_mode="r")
-        except (ValueError, OSError) as exc:
-            raise InputError(f"{label} is not a readable .npy array ({exc}); save it with numpy.save") from None
-    arr = np.asarray(data)
+        data = _read_array(data, label)
+    try:
+        arr = np.asarray(data)
+    except Exception:  # noqa: BLE001 - whatever the object is, it is not a batch
+        arr = None
+    if arr is None or arr.ndim < 1:
+        raise InputError(f"{label} must be a float32 NumPy array or the path of a .npy file "
+                         f"(got {type(data).__name__})")
     if arr.dtype != np.float32:
         raise InputError(
-            f"{label} has dtype {arr.dtype}; give float32 already normalised for the model "
+            f"{label} has dtype {arr.dtype}; give a float32 array already normalised for the model "
             "(arr.astype(np.float32))"
         )
     if arr.shape[1:] != spec.sample_shape:
@@ -115,13 +162,23 @@ def load_data(data, spec: InputSpec, batch: int) -> np.ndarray:
     if arr.shape[0] < batch:
         raise InputError(f"{label} has {arr.shape[0]} rows but the batch size is {batch}; "
                          f"pass more rows or a smaller --batch-size")
-    return np.ascontiguousarray(arr[:batch], dtype=spec.dtype)
+    x = np.ascontiguousarray(arr[:batch], dtype=spec.dtype)
+    finite = np.isfinite(x.reshape(batch, -1)).all(axis=1)
+    if not finite.all():
+        row = int(np.argmin(finite))
+        raise InputError(f"{label}: row {row} holds NaN or infinite values (one such row makes every "
+                         "batch statistic NaN); clean or drop it before scoring")
+    return x
 
 
 def random_batch(spec: InputSpec, batch: int, seed: int) -> np.ndarray:
     """Seeded standard-normal batch of the input's shape (the embedded default input)."""
-    x = np.random.default_rng(seed).standard_normal((batch, *spec.sample_shape))
-    return x.astype(spec.dtype)
+    try:
+        x = np.random.default_rng(seed).standard_normal((batch, *spec.sample_shape))
+        return x.astype(spec.dtype)
+    except (MemoryError, ValueError) as exc:  # beyond this machine (when --max-memory 0 skipped the check)
+        raise InputError(f"cannot allocate a batch of {batch} samples of shape {spec.sample_shape} "
+                         f"({first_line(exc)}); use a smaller --batch-size") from None
 
 
 def noise_like(x: np.ndarray, sigma: float, seed: int) -> np.ndarray:
@@ -138,7 +195,7 @@ def other_inputs(model: onnx.ModelProto, fed: str, rows: int, seed: int) -> dict
         if vi.name == fed:
             continue
         tt = vi.type.tensor_type
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+        dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tt.shape.dim]
         if dims:
             dims[0] = rows
         if any(d is None for d in dims):
@@ -146,7 +203,11 @@ def other_inputs(model: onnx.ModelProto, fed: str, rows: int, seed: int) -> dict
                 f"input '{vi.name}' (not the scored one) has symbolic sizes besides the batch; "
                 "onnxscore cannot invent its shape: export it with static sizes"
             )
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        try:
+            dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        except (KeyError, ValueError, TypeError):
+            raise InputError(f"input '{vi.name}' (not the scored one) has type {type_name(tt.elem_type)}; "
+                             "onnxscore feeds other inputs only when NumPy has their type: export it as a numeric tensor") from None
         if tt.elem_type in FLOAT_INPUTS:
             feeds[vi.name] = np.random.default_rng([seed, 4, k]).standard_normal(dims).astype(dtype)
         else:

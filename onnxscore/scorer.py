@@ -11,18 +11,20 @@ import onnx.inliner  # a submodule: `import onnx` alone does not load it
 
 from onnxscore import __version__
 from onnxscore.errors import InputError, ModelLoadError, OnnxscoreError, ProxyError, first_line
+from onnxscore.graph import memory_estimate, validate
 from onnxscore.graph.batchnorm import use_batch_statistics
 from onnxscore.graph.expose import expose_sites, site_shapes
 from onnxscore.graph.init import INIT_MODES, redraw
 from onnxscore.graph.params import count_params
-from onnxscore.graph.sites import find_sites, subgraph_activations
+from onnxscore.graph.sites import (batch_sites, check_batch_axis, find_sites, input_dependent,
+                                   subgraph_activations)
 from onnxscore.graph.view import GraphView, infer_tensors
 from onnxscore.inputs import (InputSpec, input_spec, load_data, make_batch_dynamic, noise_like,
-                              other_inputs, random_batch)
+                              other_inputs, parse_shape, random_batch)
 from onnxscore.loaders import LoadedModel, load_model
 from onnxscore.proxies import registry
 from onnxscore.proxies.codes import ProxyContext, SiteCodes
-from onnxscore import runtime
+from onnxscore import runtime, validation
 
 BN_MODES = ("batch", "exported")
 MERGED_MODES = ("once", "per-consumer")
@@ -69,6 +71,7 @@ class Prepared:
     packed_units: list[int] | None = None  # set when sites leave onnxruntime as packed bits
     conv: list[bool] | None = None  # per site: 4-D feature map (from shape inference)
     repeats: list[int] | None = None  # per site: how many times it counts (--merged-sites)
+    site_nodes: list[str] | None = None  # per site: its node's name, for errors
 
     def extra_feeds(self, rows: int) -> dict:
         if self.model is None or len(GraphView(self.model).graph_inputs) < 2:
@@ -96,24 +99,29 @@ class Scorer:
                  input_name: str | None = None, input_shape=None, mu: float | None = None,
                  sigma_params: float | None = None, activations: str = "relu", threads: int = 0,
                  fmt: str | None = None, pack: bool | None = None, pack_budget_mb: float = 768,
-                 merged_sites: str = "once"):
-        if batch_size < 2:
-            raise InputError(f"--batch-size must be at least 2 (got {batch_size}); the papers use 128")
-        if bn not in BN_MODES:
-            raise InputError(f"unknown --bn '{bn}'; use batch (batch statistics) or exported")
-        if init not in INIT_MODES:
-            raise InputError(f"unknown --init '{init}'; use one of {', '.join(INIT_MODES)}")
-        if not sigma > 0:
-            raise InputError(f"--sigma must be positive (got {sigma})")
-        self.batch_size, self.seed, self.sigma = batch_size, seed, sigma
-        self.data, self.bn, self.init = data, bn, init
-        self.provider, self.input_name, self.input_shape = provider, input_name, input_shape
-        self.mu, self.sigma_params, self.activations = mu, sigma_params, activations
-        self.threads, self.fmt = threads, fmt
-        self.pack, self.pack_budget_mb = pack, pack_budget_mb  # memory plan, see _pack_in_graph
-        if merged_sites not in MERGED_MODES:
-            raise InputError(f"unknown --merged-sites '{merged_sites}'; use once or per-consumer")
-        self.merged_sites = merged_sites
+                 merged_sites: str = "once", max_memory=None):
+        check = validation  # each check raises an InputError naming the option and the parameter
+        self.batch_size = check.integer("batch_size", batch_size, 2, "; the papers use 128")
+        self.seed = check.integer("seed", seed, 0)
+        self.sigma = check.number("sigma", sigma, positive=True)
+        self.data = data
+        self.bn = check.choice("bn", bn, BN_MODES)
+        self.init = check.choice("init", init, INIT_MODES)
+        self.provider = check.text("provider", provider)
+        self.input_name = check.text("input_name", input_name)
+        parse_shape(input_shape)  # refuse a malformed shape now, not at the first model
+        self.input_shape = input_shape
+        self.mu = check.number("mu", mu, optional=True)
+        self.sigma_params = check.number("sigma_params", sigma_params, positive=True, optional=True)
+        self.activations = check.choice("activations", activations, ("relu", "extended"))
+        self.threads = check.integer("threads", threads, 0)
+        self.fmt = check.text("fmt", fmt)
+        if pack is not None and not isinstance(pack, bool):
+            raise InputError(f"pack must be True, False or None (got {pack!r})")
+        self.pack = pack  # memory plan, see _pack_in_graph
+        self.pack_budget_mb = check.number("pack_budget_mb", pack_budget_mb, positive=True)
+        self.merged_sites = check.choice("merged_sites", merged_sites, MERGED_MODES)
+        self.max_memory = memory_estimate.parse_size(max_memory)  # None: what the machine has; 0: no check
         self._providers = runtime.choose_providers(provider)
         self._input_cache: list | None = None  # [key, X, [X; X+E]] for the last input shape (see _inputs)
 
@@ -141,22 +149,28 @@ class Scorer:
         return s
 
     # -- preparation -----------------------------------------------------------------------
-    def prepare(self, loaded: LoadedModel) -> Prepared:
-        """Rewrite a copy of the model (sites exposed, BN mode, init) and open its session."""
+    def prepare(self, loaded: LoadedModel, proxies=None) -> Prepared:
+        """Rewrite a copy of the model (sites exposed, BN mode, init) and open its session, after
+        checking that the passes `proxies` need (None: every proxy) fit in memory."""
         work = onnx.ModelProto()
         work.CopyFrom(loaded.proto)
         if work.functions:
             work = onnx.inliner.inline_local_functions(work)
+        validate.check_names(work)
         warnings: list[str] = list(_converter_notes(loaded.proto, self.bn))
         view = GraphView(work)
-        sites = find_sites(view, self.activations)
+        spec = input_spec(work, self.input_name, self.input_shape)
+        sites, constant = batch_sites(find_sites(view, self.activations), input_dependent(view, spec.name))
+        if constant:
+            warnings.append(f"{len(constant)} activation(s) compute on weights and constants only, not on input "
+                            f"'{spec.name}': their codes are the same for every sample, so they are not sites")
         hidden = subgraph_activations(view)
         if hidden:
             warnings.append(f"{hidden} activation(s) inside If/Loop/Scan bodies cannot be captured and are not sites")
         if not sites:
             raise ProxyError(
-                f"{loaded.label} has no activation site (Relu, Clip with min 0, LeakyRelu, PRelu); "
-                "proxies need ReLU-family activations (--activations extended adds GELU/Swish/...)"
+                f"{loaded.label} has no activation site (Relu, Clip with min 0, LeakyRelu, PRelu) computed from "
+                f"input '{spec.name}'; proxies need ReLU-family activations (--activations extended adds GELU/Swish/...)"
             )
         ops = view.op_types()
         if "Conv" in ops and not ops & NORMALISERS:
@@ -174,21 +188,23 @@ class Scorer:
                 "--merged-sites per-consumer"
             )
         params = count_params(work)
-        spec = input_spec(work, self.input_name, self.input_shape)
         # one shape inference serves the BN pass, the site sizes and the exposure (BN's rewrite keeps
         # every existing tensor's type and shape, so the site tensors' entries stay valid after it)
         info = infer_tensors(work, spec.name, spec.sample_shape)
+        check_batch_axis(sites, info, spec.name, loaded.label)
         # --bn exported still rewrites nodes the file itself puts in training mode (see batchnorm.py)
         n_bn = use_batch_statistics(work, only_training_mode=self.bn == "exported", info=info)
         # Samples interact through batch statistics (BN, or BN written as ReduceMean arithmetic by
         # tf2onnx): then the B-sample clean pass cannot be cut out of the 2B ePADS pass.
         coupled = n_bn > 0 or bool(GraphView(work).op_types() & BATCH_REDUCERS)
         redraw(work, self.init, self.seed)
+        validate.check_finite_weights(work, loaded.external_dir)  # after re-drawing: the weights that run
         if spec.fixed_batch is not None:
             make_batch_dynamic(work)
         shapes = site_shapes(work, spec.name, spec.sample_shape, sites, info=info)
-        units = [int(np.prod(sh)) if sh is not None else None for sh in shapes]
+        units = [math.prod(sh) if sh is not None else None for sh in shapes]
         pack = self._pack_in_graph(units)
+        self._check_memory(work, info, spec, sites, units, pack, proxies, loaded.label)
         outputs = expose_sites(work, sites, units if pack else None, info=info)
         work.ir_version = min(work.ir_version, 10) if work.ir_version else 10
         try:
@@ -209,7 +225,25 @@ class Scorer:
                    for site in sites]
         return Prepared(sess, outputs, spec, params, coupled, sess.get_providers()[0], warnings,
                         work, self.seed, units if pack else None,
-                        [sh is not None and len(sh) == 3 for sh in shapes], repeats)
+                        [sh is not None and len(sh) == 3 for sh in shapes], repeats, [x.node for x in sites])
+
+    def _check_memory(self, work, info, spec, sites, units, pack, proxies, label) -> None:
+        """Refuse a run whose estimated memory exceeds --max-memory (default: what this process can
+        get), naming the estimate and the largest batch size that fits. Host memory only: on a GPU the
+        activations live elsewhere."""
+        if self.max_memory == 0 or self._providers[0] != runtime.CPU:
+            return
+        limit = self.max_memory if self.max_memory is not None else memory_estimate.available_bytes()
+        if limit is None:
+            return
+        names = registry.names() if proxies is None else list(proxies)
+        known = [u or 0 for u in units]
+        footprint = memory_estimate.plan(
+            work, info, spec.name, math.prod(spec.sample_shape) * np.dtype(spec.dtype).itemsize,
+            {site.tensor: -(-u // 8) if pack else u for site, u in zip(sites, known)},
+            paired=any(registry.get(n).paired for n in names), naswot="naswot" in names,
+            swap_units=sum(known) if {"swap", "reg-swap"} & set(names) else 0)
+        memory_estimate.check(footprint, self.batch_size, limit, self.max_memory is not None, label)
 
     def _pack_in_graph(self, units: list[int | None]) -> bool:
         """Memory plan: pack bits inside onnxruntime (8x less output memory, slower) only when
@@ -237,6 +271,14 @@ class Scorer:
                 hint = (f"; the model was exported with a fixed batch of {prep.spec.fixed_batch} baked into "
                         "its graph: re-export with a dynamic batch axis or pass a --batch-size that fits")
             raise InputError(f"onnxruntime failed to run {label} on a batch of {x.shape[0]}: {first}{hint}") from exc
+        for k, arr in enumerate(outs):  # shape inference could not tell: onnxruntime's rows decide
+            if arr.ndim == 0 or arr.shape[0] != x.shape[0]:
+                node = prep.site_nodes[k] if prep.site_nodes else prep.site_outputs[k]
+                rows = "no rows (a scalar)" if arr.ndim == 0 else f"{arr.shape[0]} row(s)"
+                raise ProxyError(
+                    f"activation site '{node}' of {label} has {rows} for {x.shape[0]} input rows: its "
+                    "first axis is not the batch; export the model with the batch as the first axis of every activation"
+                )
         if prep.packed_units is None:
             codes = [SiteCodes.from_bool(name, arr, keep_dense) for name, arr in zip(prep.site_outputs, outs)]
         else:
@@ -278,17 +320,23 @@ class Scorer:
     def capture(self, model, paired: bool = False) -> list[SiteCodes]:
         """The packed activation codes onnxscore computes proxies from (B rows, or 2B if paired)."""
         loaded = load_model(model, fmt=self.fmt, input_shape=self.input_shape)
-        clean, pair = self._capture(self.prepare(loaded), loaded.label, not paired, paired)
+        clean, pair = self._capture(self.prepare(loaded, ["epads"] if paired else []), loaded.label, not paired, paired)
         return pair if paired else clean
+
+    def check_proxies(self, proxies=("epads",)) -> list[str]:
+        """The proxy names of `proxies`; a ProxyError when one is unknown or, asked for by name,
+        lacks its settings (an error of the run, not of a model)."""
+        names = registry.parse(validation.proxies(proxies))
+        for name in registry.explicit(proxies):
+            if any(getattr(self, p) is None for p in registry.get(name).params):
+                raise ProxyError(f"{name} needs --mu and --sigma-params (target size in thousands of parameters)")
+        return names
 
     def score(self, model, proxies=("epads",)) -> ScoreResult:
         """Score one model (path, bytes, ModelProto or framework model path) with `proxies`."""
-        names = registry.parse(proxies)
-        for name in registry.explicit(proxies):  # asked for by name: missing settings are fatal
-            if any(getattr(self, p) is None for p in registry.get(name).params):
-                raise ProxyError(f"{name} needs --mu and --sigma-params (target size in thousands of parameters)")
+        names = self.check_proxies(proxies)
         loaded = load_model(model, fmt=self.fmt, input_shape=self.input_shape)
-        prep = self.prepare(loaded)
+        prep = self.prepare(loaded, names)
         paired_needed = any(registry.get(n).paired for n in names)
         clean_needed = any(not registry.get(n).paired for n in names)
         clean, paired = self._capture(prep, loaded.label, clean_needed, paired_needed)

@@ -7,7 +7,7 @@ from onnxscore.graph.init import INIT_MODES
 
 
 def scoring_options(fn):
-    """Every setting that changes a score, with the papers' defaults."""
+    """Every setting that changes a score, with the papers' defaults (and the memory limit, which only refuses)."""
     opts = [
         click.option("--proxy", "-p", "proxy", default="epads", show_default=True,
                      help="epads, naswot, swap, reg-swap, a comma list, or all."),
@@ -35,6 +35,9 @@ def scoring_options(fn):
         click.option("--merged-sites", type=click.Choice(["once", "per-consumer"]), default="once",
                      show_default=True,
                      help="A Relu read by several convolutions (merged at export) counts once, or once per convolution."),
+        click.option("--max-memory", default=None, metavar="SIZE",
+                     help="Refuse a model whose estimated memory exceeds SIZE (e.g. 8G, 512M; 0: no check). "
+                          "Default: the memory available to this process. Never changes a score."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -42,9 +45,20 @@ def scoring_options(fn):
 
 
 SCORER_KEYS = ("batch_size", "seed", "sigma", "data", "bn", "init", "provider", "input_name",
-               "input_shape", "mu", "sigma_params", "activations", "merged_sites")
+               "input_shape", "mu", "sigma_params", "activations", "merged_sites", "max_memory")
 
 
 def scorer_kwargs(kw: dict) -> dict:
     """The subset of parsed CLI options that onnxscore.Scorer takes."""
     return {k: kw[k] for k in SCORER_KEYS if k in kw}
+
+
+def timeout_option(fn):
+    """--timeout SECONDS: the per-model time limit of the supervised scoring processes."""
+    from onnxscore.isolate import DEFAULT_TIMEOUT_S
+
+    return click.option(
+        "--timeout", "timeout_s", type=click.FloatRange(min=0), default=DEFAULT_TIMEOUT_S, show_default=True,
+        metavar="SECONDS",
+        help="Per-model time limit (0 = none): a model still being scored after it is stopped and recorded as "
+             "failed with that reason (in this process, --workers 0, only onnxruntime runs can be stopped).")(fn)

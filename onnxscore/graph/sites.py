@@ -1,10 +1,11 @@
 """Find the activation sites: the tensors whose sign gives each unit's binary code (PROXIES.md)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from onnxscore.errors import ProxyError
 from onnxscore.graph.view import GraphView, attr
 
 # The paper's sites (ReLU family). The code of a unit is 1[pre-activation > 0]; for these ops the
@@ -98,6 +99,81 @@ def find_sites(view: GraphView, activations: str = "relu") -> list[Site]:
         )
         sites.append(Site(len(sites), node.name or out, node.op_type, tensor, merged))
     return sites
+
+
+def _subgraph_reads(node) -> list[str]:
+    """Tensors read inside a node's If/Loop/Scan bodies (outer-scope values among them)."""
+    names = []
+    for a in node.attribute:
+        for g in ([a.g] if a.HasField("g") else list(a.graphs)):
+            for n in g.node:
+                names.extend(n.input)
+                names.extend(_subgraph_reads(n))
+    return names
+
+
+def input_dependent(view: GraphView, source: str) -> set[str]:
+    """Tensors computed from graph input `source` (a walk forward from it over consumers, including
+    nodes whose If/Loop/Scan bodies read a tensor from the outer graph). Paths through Shape count:
+    NB201's `none` edges are zeros of the input's shape, and the ReLUs after them are sites in the
+    authors' code (constant codes, but one row per sample)."""
+    readers = {t: list(c) for t, c in view.consumers.items()}
+    for i, node in enumerate(view.graph.node):
+        if any(a.HasField("g") or len(a.graphs) for a in node.attribute):
+            for t in set(_subgraph_reads(node)):
+                readers.setdefault(t, []).append(i)
+    dep, todo, seen = {source}, [source], set()
+    while todo:
+        for i in readers.get(todo.pop(), ()):
+            node = view.graph.node[i]
+            if i in seen:
+                continue
+            seen.add(i)
+            new = [o for o in node.output if o and o not in dep]
+            dep.update(new)
+            todo.extend(new)
+    return dep
+
+
+def batch_sites(sites: list[Site], dependent: set[str]) -> tuple[list[Site], list[Site]]:
+    """(sites whose tensor depends on the batch input, re-indexed; the others). An activation
+    computed from weights and constants alone has the same code for every sample: it is not a site."""
+    kept = [s for s in sites if s.tensor in dependent]
+    return [replace(s, index=k) for k, s in enumerate(kept)], [s for s in sites if s.tensor not in dependent]
+
+
+def _size(dim) -> int | str | None:
+    """A first dimension as inferred: a static size, a symbol, or None (unknown, or a non-size <= 0)."""
+    if isinstance(dim, str):
+        return dim
+    return dim if isinstance(dim, int) and dim > 0 else None
+
+
+def check_batch_axis(sites: list[Site], info: dict, batch_input: str, label: str = "the model") -> None:
+    """Refuse a site whose first axis is not the batch axis (ProxyError naming it), from shape inference.
+
+    The batch input's first dimension is symbolic (or the file's fixed batch); a site tensor whose first
+    dimension is another static size, or which has no axis, does not hold one row per sample (a
+    Transpose moved the batch, a Reshape baked a size in). Dropping such a site would score a different
+    network under the same name, so it is an error. Unknown dimensions pass (onnxruntime's row count
+    is checked again at run time)."""
+    batch = _size(info.get(batch_input, (None, None, None, None))[3])
+    for site in sites:
+        entry = info.get(site.tensor)
+        if entry is None:
+            continue
+        rank, lead = entry[1], _size(entry[3])
+        why = None
+        if rank == 0:
+            why = "is a scalar, with no batch axis"
+        elif isinstance(lead, int) and lead != batch:
+            shown = f"the fixed {batch}" if isinstance(batch, int) else "symbolic"
+            why = f"has a first dimension of static size {lead}, while the batch of input '{batch_input}' is {shown}"
+        if why:
+            raise ProxyError(
+                f"activation site '{site.node}' ({site.op_type}) of {label} {why}; onnxscore reads one row per sample "
+                "from every site: export the model with the batch as the first axis of every activation"
+            )
 
 
 def subgraph_activations(view: GraphView) -> int:

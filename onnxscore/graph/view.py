@@ -151,12 +151,12 @@ def fresh_prefix(names: set[str], base: str) -> str:
     return prefix
 
 
-TensorInfo = tuple  # (element type, rank or None, per-sample dims or None)
+TensorInfo = tuple  # (element type, rank or None, per-sample dims or None, first dim: int, symbol or None)
 
 
 def infer_tensors(model: onnx.ModelProto, input_name: str | None = None,
                   sample_shape: tuple[int, ...] | None = None) -> dict[str, TensorInfo]:
-    """Tensor name -> (element type, rank or None, per-sample dims or None) from ONE best-effort shape
+    """Tensor name -> (element type, rank or None, per-sample dims or None, first dim) from ONE best-effort shape
     inference, with the input's per-sample sizes filled in when given (so site sizes come out concrete).
 
     The scorer calls this once and hands the result to the BN pass, the site sizing and the exposure
@@ -185,9 +185,10 @@ def infer_tensors(model: onnx.ModelProto, input_name: str | None = None,
             dims = list(tt.shape.dim) if tt.HasField("shape") else None
             sample = (tuple(d.dim_value for d in dims[1:])
                       if dims is not None and all(d.HasField("dim_value") for d in dims[1:]) else None)
-            info[v.name] = (tt.elem_type, len(dims) if dims is not None else None, sample)
+            lead = (dims[0].dim_value if dims[0].HasField("dim_value") else dims[0].dim_param or None) if dims else None
+            info[v.name] = (tt.elem_type, len(dims) if dims is not None else None, sample, lead)
     for t in g.initializer:
-        info[t.name] = (t.data_type, len(t.dims), None)
+        info[t.name] = (t.data_type, len(t.dims), None, None)
     return info
 
 
