@@ -13,6 +13,14 @@ class InputError(OnnxscoreError):
     """An input batch, shape, option or setting is unusable."""
 
 
+class OutputError(InputError):
+    """An output file may not or cannot be written (it exists, it is an input, its disk is full)."""
+
+
+class StoreError(InputError):
+    """The result store is not an onnxscore store, is read-only where a write is needed, or its disk failed."""
+
+
 class ProxyError(OnnxscoreError):
     """A proxy cannot be computed (unknown name, missing parameter, no activation site)."""
 
@@ -23,6 +31,10 @@ class ProviderError(OnnxscoreError):
 
 class ConverterError(OnnxscoreError):
     """A framework model could not be converted to ONNX."""
+
+
+class WorkerError(OnnxscoreError):
+    """Worker processes cannot start or be given the job (a run-wide failure, not one model's)."""
 
 
 class MissingExtraError(OnnxscoreError):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,100 @@ class LoadedModel:
 
     @property
     def has_external_data(self) -> bool:
-        return any(
-            t.data_location == onnx.TensorProto.EXTERNAL for t in self.proto.graph.initializer
-        )
+        return bool(external_data_locations(self.proto))
+
+
+def special_file_kind(path: str | os.PathLike) -> str | None:
+    """'a character device', 'a FIFO', ... when `path` exists but is neither a regular file nor a
+    directory (reading /dev/zero or a FIFO would never end), else None. Follows symlinks."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _refuse_special(path: str | os.PathLike) -> None:
+    kind = special_file_kind(path)
+    if kind:
+        raise ModelLoadError(f"'{path}' is {kind}, not a model file; pass an .onnx file")
+
+
+def _graph_tensors(graph: onnx.GraphProto):
+    """Every TensorProto of a graph: initializers, sparse initializers, node attributes, subgraphs."""
+    yield from graph.initializer
+    for sp in graph.sparse_initializer:
+        yield sp.values
+        yield sp.indices
+    for node in graph.node:
+        yield from _node_tensors(node)
+
+
+def _node_tensors(node: onnx.NodeProto):
+    for a in node.attribute:
+        if a.HasField("t"):
+            yield a.t
+        yield from a.tensors
+        if a.HasField("sparse_tensor"):
+            yield a.sparse_tensor.values
+            yield a.sparse_tensor.indices
+        for sp in a.sparse_tensors:
+            yield sp.values
+            yield sp.indices
+        if a.HasField("g"):
+            yield from _graph_tensors(a.g)
+        for g in a.graphs:
+            yield from _graph_tensors(g)
+
+
+def external_data_locations(proto: onnx.ModelProto) -> list[str]:
+    """Sorted distinct `location`s of every tensor the model keeps in external-data files (graph,
+    subgraphs and model-local functions), read from the proto alone: no data file is opened."""
+    tensors = list(_graph_tensors(proto.graph))
+    for fn in proto.functions:
+        for node in fn.node:
+            tensors.extend(_node_tensors(node))
+    locs = set()
+    for t in tensors:
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            locs.add({e.key: e.value for e in t.external_data}.get("location", ""))
+    return sorted(locs)
+
+
+def external_data_dir(path: str | os.PathLike) -> str:
+    """The folder a model file's external-data locations are relative to: the folder of the path as
+    given, not of a symlink's target. onnx.load, onnx.checker and onnxruntime all resolve them so
+    (a symlinked model reads its weights beside the link), and onnxscore must see the same files."""
+    return str(Path(path).absolute().parent)
+
+
+def external_data_files(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """(location, absolute path) of each external-data file an .onnx file references, sorted by
+    location; [] when it references none or does not parse (it then fails when loaded, with the reason).
+    Parses the model without loading the data, and only when its bytes mention external data at all
+    (every external-data entry has the key "location")."""
+    if special_file_kind(path):
+        return []
+    try:
+        data = Path(path).read_bytes()
+        if b"location" not in data:
+            return []
+        proto = onnx.ModelProto()
+        proto.ParseFromString(data)
+    except Exception:  # noqa: BLE001 - unreadable or not ONNX: nothing referenced that we can know of
+        return []
+    base = external_data_dir(path)
+    return [(loc, os.path.join(base, loc)) for loc in external_data_locations(proto)]
 
 
 def _check(proto: onnx.ModelProto, label: str, path: str | None = None) -> None:
@@ -64,6 +156,7 @@ def load_onnx_file(path: str | os.PathLike) -> LoadedModel:
     label = str(path)
     if not p.exists():
         raise ModelLoadError(f"model file '{label}' does not exist; check the path")
+    _refuse_special(p)  # before opening: reading /dev/zero or a FIFO would never end
     if p.is_dir():
         raise ModelLoadError(
             f"'{label}' is a directory, not an ONNX file; pass the .onnx file inside it, "
@@ -74,7 +167,7 @@ def load_onnx_file(path: str | os.PathLike) -> LoadedModel:
     except OSError as exc:
         raise ModelLoadError(f"cannot read '{label}' ({exc.strerror}); check its permissions") from exc
     proto = _parse(data, label)
-    loaded = LoadedModel(proto, label, str(p.resolve().parent))
+    loaded = LoadedModel(proto, label, external_data_dir(p))
     if loaded.has_external_data:
         _check_external_files(loaded)
         _check(proto, label, str(p))
@@ -84,15 +177,29 @@ def load_onnx_file(path: str | os.PathLike) -> LoadedModel:
 
 
 def _check_external_files(loaded: LoadedModel) -> None:
-    """Fail early, with the file name, when an external-data file is missing."""
-    for t in loaded.proto.graph.initializer:
-        if t.data_location != onnx.TensorProto.EXTERNAL:
-            continue
-        loc = {e.key: e.value for e in t.external_data}.get("location", "")
-        if not (Path(loaded.external_dir) / loc).exists():
+    """Fail early, naming the file, when an external-data file is missing or not a plain file
+    (the checker's own messages for these do not say what to do)."""
+    folder = Path(loaded.external_dir)
+    linked = Path(loaded.label).is_symlink()
+    for loc in external_data_locations(loaded.proto):
+        f = folder / loc
+        if f.is_symlink():
             raise ModelLoadError(
-                f"{loaded.label} keeps weights in '{loc}', which is missing beside the model; "
+                f"{loaded.label} keeps weights in '{loc}', which is a symbolic link; onnx refuses linked "
+                "external data: copy the data file next to the .onnx file"
+            )
+        if not f.exists():
+            where = (f" (for a symlinked model the data is read beside the link, in {folder}, as onnx and "
+                     "onnxruntime do)") if linked else ""
+            raise ModelLoadError(
+                f"{loaded.label} keeps weights in '{loc}', which is missing beside the model{where}; "
                 "copy the data file next to the .onnx file"
+            )
+        kind = special_file_kind(f) or ("a directory" if f.is_dir() else None)
+        if kind:
+            raise ModelLoadError(
+                f"{loaded.label} keeps weights in '{loc}', which is {kind}, not a data file; "
+                "re-export the model with its external data"
             )
 
 
@@ -108,6 +215,7 @@ def load_model(src, *, fmt: str | None = None, input_shape=None) -> LoadedModel:
         _check(proto, "the given bytes")
         return LoadedModel(proto, "<bytes>")
     if isinstance(src, (str, os.PathLike)):
+        _refuse_special(src)  # before format detection, which would look into it
         if fmt in (None, "onnx") and str(src).lower().endswith(".onnx"):
             return load_onnx_file(src)
         if fmt == "onnx":

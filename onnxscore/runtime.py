@@ -6,6 +6,7 @@ import ctypes
 import io
 import os
 import sys
+import threading
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # must precede the import (ECOSYSTEM.md §2)
 import numpy as np
@@ -77,6 +78,28 @@ def choose_providers(requested: str | None = None) -> list[str]:
     return [name] if name == CPU else [name, CPU]
 
 
+DEBUG_ENV = "ONNXSCORE_DEBUG"  # set (to anything but "" or "0") by the CLI's --debug; inherited by workers
+_LOGGING_SET = False
+
+
+def ort_log_severity() -> int:
+    """onnxruntime log level for onnxscore's sessions: 4 (fatal only) normally, because onnxscore
+    turns every onnxruntime failure into an exception whose message it reports in one line, and the
+    `[E:onnxruntime ...]` line would only repeat it ahead of that; 2 (warnings and errors) with
+    ONNXSCORE_DEBUG set, to see what onnxruntime itself said."""
+    return 2 if os.environ.get(DEBUG_ENV, "") not in ("", "0") else 4
+
+
+def configure_ort_logging() -> None:
+    """Set onnxruntime's process-wide default logger (which logs outside a session, e.g. a CUDA provider
+    that fails to load) to ort_log_severity(), once per process: at the first session onnxscore makes,
+    so importing onnxscore changes nothing and --debug, read from the environment then, is honoured."""
+    global _LOGGING_SET
+    if not _LOGGING_SET:
+        ort.set_default_logger_severity(ort_log_severity())
+        _LOGGING_SET = True
+
+
 _SHARED_ARENA: bool | None = None  # None: not tried yet in this process
 
 
@@ -103,8 +126,9 @@ def make_session(model_bytes: bytes, providers: list[str], *, threads: int = 0,
     """An InferenceSession from bytes; external data is read from `external_dir` (user's folder
     is never written). With `strict`, fail if the first requested provider was not used.
     `arena`: True uses the process-wide CPU arena (shared_cpu_arena) on the CPU provider, False none."""
+    configure_ort_logging()
     so = ort.SessionOptions()
-    so.log_severity_level = 3
+    so.log_severity_level = ort_log_severity()
     # Priority-based order keeps each site's Greater next to its producer; measured: the forward
     # with every site exposed went from 1.27x to 1.06x of the plain forward (bench/overhead.py).
     so.execution_order = ort.ExecutionOrder.PRIORITY_BASED
@@ -119,12 +143,7 @@ def make_session(model_bytes: bytes, providers: list[str], *, threads: int = 0,
         so.add_session_config_entry(
             "session.model_external_initializers_file_folder_path", external_dir
         )
-    if providers[0] != CPU:
-        ort.set_default_logger_severity(4)  # the CUDA fallback logs two error lines we report ourselves
-    try:
-        sess = ort.InferenceSession(model_bytes, sess_options=so, providers=providers)
-    finally:
-        ort.set_default_logger_severity(2)
+    sess = ort.InferenceSession(model_bytes, sess_options=so, providers=providers)
     used = sess.get_providers()[0]
     if strict and used != providers[0]:
         raise ProviderError(
@@ -138,12 +157,31 @@ def ort_version() -> str:
     return ort.__version__
 
 
+_RUN = threading.local()  # .options: the RunOptions of this thread's cancellable() block, if any
+
+
+@contextlib.contextmanager
+def cancellable():
+    """Within the block, this thread's run_outputs calls can be stopped from another thread by
+    calling the yielded function (RunOptions.terminate, which onnxruntime checks between nodes and
+    Loop iterations): the in-process per-model time limit."""
+    options = ort.RunOptions()
+    options.log_severity_level = 4  # the stop is reported by the caller; onnxruntime would log it too
+    _RUN.options = options
+    try:
+        yield lambda: setattr(options, "terminate", True)
+    finally:
+        _RUN.options = None
+
+
 def run_outputs(sess: ort.InferenceSession, names: list[str], feeds: dict) -> list:
     """session.run, but on the CPU provider the outputs are NumPy views of onnxruntime's own buffers
     (OrtValue.numpy() shares memory and keeps it alive) instead of copies: the site codes of an NB201
     net are ~150 MB of booleans per 2B pass. Other providers keep session.run (outputs may live on
     the device; session.run copies them to the host)."""
+    options = getattr(_RUN, "options", None)
+    extra = () if options is None else (options,)  # RunOptions only inside cancellable()
     if sess.get_providers()[0] != CPU:
-        return sess.run(names, feeds)
+        return sess.run(names, feeds, *extra)
     values = {k: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(v)) for k, v in feeds.items()}
-    return [v.numpy() for v in sess.run_with_ort_values(names, values)]
+    return [v.numpy() for v in sess.run_with_ort_values(names, values, *extra)]

@@ -82,6 +82,15 @@ def test_nulls_never_enter_the_top_ahead_of_scores():
     assert ev.top_precision(scores, acc) == pytest.approx(1.0)
 
 
+def test_top_precision_is_undefined_below_ten_models():
+    assert ev.top_precision([1.0], [50.0]) is None  # was 1.0: a single pick "in the top 10%"
+    assert ev.top_precision(list(range(9)), list(range(9))) is None
+    assert ev.top_precision(list(range(10)), list(range(10))) == pytest.approx(1.0)
+    res = ev.summarize([_row(50.0, 1.0, 1)], ["epads"], "cifar10", {})
+    assert res.results["epads"] == {"kendall": None, "spearman": None, "top10_precision": None}
+    assert any("undefined (null) for 1 model(s)" in n for n in res.notes())
+
+
 def test_metrics_keys():
     m = ev.metrics([1, 2, 3], [1, 2, 3])
     assert set(m) == {"kendall", "spearman", "top10_precision"} and m["kendall"] == pytest.approx(1.0)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 
 import click
@@ -15,19 +14,33 @@ BN_TEXT = {
 }
 
 
-def _write(model, output: str) -> None:
-    """Write atomically: a half-written file never replaces an existing one."""
-    import onnx
+def _write(model, output: str, force: bool) -> None:
+    """Write atomically: a half-written file never replaces an existing one, a full disk leaves it as
+    it was; without `force` a file that appeared during the conversion is not replaced either."""
+    from onnxscore.outputs import write_bytes
 
-    folder = os.path.dirname(os.path.abspath(output))
-    fd, tmp = tempfile.mkstemp(prefix=".onnxscore-", suffix=".onnx", dir=folder)
-    os.close(fd)
-    try:
-        onnx.save(model, tmp)
-        os.replace(tmp, output)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_bytes(output, model.SerializeToString(), force=force)
+
+
+def _source_files(src: str) -> dict[str, str]:
+    """{path: what} of the files a conversion reads: SRC itself, every file under a SRC folder
+    (SavedModel, Paddle model), a Paddle model's parameter file, a torch spec's .py file."""
+    from onnxscore.converters.detect import paddle_files, torch_spec
+
+    files: dict[str, str] = {}
+    what = f"the source model {src}"
+    if os.path.isdir(src):
+        for root, _, names in os.walk(src):
+            files.update({os.path.join(root, n): what for n in names})
+    elif os.path.exists(src):
+        files[src] = what
+    pair = paddle_files(src)
+    if pair:
+        files.update({f: what for f in pair})
+    spec = torch_spec(src)
+    if spec and spec[0].endswith(".py"):
+        files[spec[0]] = what
+    return files
 
 
 def summary(model) -> str:
@@ -47,7 +60,8 @@ def summary(model) -> str:
     bn_text = f"{n_bn} {BN_TEXT['exported']}" if bn == "exported" and n_bn else BN_TEXT.get(bn, bn)
     if bn == "exported" and not n_bn:
         bn_text = "no BatchNorm"
-    return (f"{meta.get(META_SOURCE, '?')} via {meta.get(META_CONVERTER, '?')}: "
+    origin = " via ".join(meta[k] for k in (META_SOURCE, META_CONVERTER) if meta.get(k))
+    return (f"{origin + ': ' if origin else ''}"
             f"{len(sites)} activation sites ({ops or 'none'}); {bn_text}")
 
 
@@ -67,17 +81,22 @@ def command(src, output, fmt, input_shape, opset, force):
     to ONNX with every activation site and BatchNorm kept for scoring."""
     from onnxscore.converters import convert, converter_warnings
     from onnxscore.converters._extras import ConverterWarning
+    from onnxscore.converters.detect import detect_format
     from onnxscore.errors import InputError
+    from onnxscore.loaders import special_file_kind
+    from onnxscore.outputs import check_outputs
 
-    if os.path.exists(output) and not force:
-        raise InputError(f"'{output}' already exists; pass --force to overwrite it")
-    folder = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(folder):
-        raise InputError(f"the folder of '{output}' does not exist; create it first")
+    kind = special_file_kind(src)
+    if kind:  # before format detection: a device or FIFO is never read
+        raise InputError(f"'{src}' is {kind}, not a model; pass a framework model to convert")
+    if (fmt or detect_format(src)) == "onnx":
+        raise InputError(f"{src} is already ONNX: there is nothing to convert; score it directly "
+                         f"(onnxscore {src})")
+    check_outputs({"-o": output}, force=force, inputs=_source_files(src))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConverterWarning)  # printed once below
         model = convert(src, fmt=fmt, input_shape=input_shape, opset=opset)
-    _write(model, output)
+    _write(model, output, force)
     for w in converter_warnings(model):
         click.echo(f"onnxscore: warning: {w}", err=True)
     click.echo(f"wrote {output}: {summary(model)}")

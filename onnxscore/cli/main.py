@@ -1,7 +1,9 @@
 """`onnxscore` entry point: a click group whose default subcommand is `score`."""
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import sys
 import traceback
 
@@ -43,13 +45,32 @@ def cli():
     """
 
 
+@contextlib.contextmanager
+def _debug_environment(debug: bool):
+    """With --debug, ONNXSCORE_DEBUG=1 for the command (worker processes inherit it): onnxruntime's own
+    log lines are then shown (onnxscore.runtime.ort_log_severity). The previous value is restored."""
+    if not debug:
+        yield
+        return
+    saved = os.environ.get("ONNXSCORE_DEBUG")
+    os.environ["ONNXSCORE_DEBUG"] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("ONNXSCORE_DEBUG", None)
+        else:
+            os.environ["ONNXSCORE_DEBUG"] = saved
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print one line on stderr and exit 2 (tracebacks only with --debug)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     try:
-        cli.main(args=args, prog_name="onnxscore", standalone_mode=False)
+        with _debug_environment(debug):
+            code = cli.main(args=args, prog_name="onnxscore", standalone_mode=False)
     except OnnxscoreError as exc:
         if debug:
             traceback.print_exc()
@@ -75,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"onnxscore: internal error: {type(exc).__name__}: {msg} (rerun with --debug "
                    "for the traceback and report it)", err=True)
         return 1
-    return 0
+    return code if type(code) is int else 0  # a command's exit code (e.g. score: some model failed)
 
 
 if __name__ == "__main__":
