@@ -9,10 +9,12 @@ key covers it) and the same noise draw.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import math
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +23,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from onnxscore.errors import InputError, MissingExtraError
+from onnxscore.isolate import DEFAULT_TIMEOUT_S
 
 BASELINE = "params"
 TOP_FRACTION = 0.1
+TOP_MIN_MODELS = 10  # below this, 10% of the models is less than one model: top-10% precision is undefined
+CORR_MIN_MODELS = 2  # Kendall and Spearman need two models
 DEFAULT_PROXIES = ("epads", "naswot", "swap")
 DEFAULT_BATCH_SEED = 2027  # PROXIES.md "Figures to reproduce": rows default_rng(2027).choice(1000, 128)
 NULL_RULE = ("a null score (undefined, e.g. -inf ePADS or a singular NASWOT kernel, or a model that "
@@ -36,9 +41,10 @@ WEIGHTS_NOTE = ("PyTorch-default initialisation (kaiming_uniform a=sqrt(5), BN s
 METRIC_NOTES = {
     "kendall": "scipy.stats.kendalltau (tau-b) against accuracy",
     "spearman": "scipy.stats.spearmanr against accuracy",
-    "top10_precision": ("|top 10% by score & top 10% by accuracy| / k, k = round(n/10) (at least 1); ties at "
+    "top10_precision": ("|top 10% by score & top 10% by accuracy| / k, k = round(n/10); ties at "
                         "the cut share the remaining places equally (the expected value under random "
-                        "tie-breaking)"),
+                        f"tie-breaking); null for fewer than {TOP_MIN_MODELS} models, where 10% is less than "
+                        "one model"),
 }
 
 
@@ -112,11 +118,13 @@ def top_membership(values: Sequence, k: int) -> np.ndarray:
 
 
 def top_precision(scores: Sequence, accuracies: Sequence, fraction: float = TOP_FRACTION) -> float | None:
-    """|top fraction by score & top fraction by accuracy| / k, ties at the cut shared (expected value)."""
+    """|top fraction by score & top fraction by accuracy| / k, ties at the cut shared (expected value).
+    None when `fraction` of n is less than one model (n < TOP_MIN_MODELS at 10%): k would be clamped to 1
+    and the number would be the hit rate of a single pick (1.0 for one model), not a top-10% precision."""
     n = len(scores)
     if n != len(accuracies):
         raise ValueError("scores and accuracies differ in length")
-    if n == 0:
+    if n == 0 or fraction * n < 1:
         return None
     k = top_k(n, fraction)
     overlap = float(np.dot(top_membership(scores, k), top_membership(accuracies, k)))
@@ -263,14 +271,28 @@ def image_batch(cache_dir: str | os.PathLike, batch_size: int = 128, seed: int =
 
     x = cifar10_batch(images, batch_size=batch_size, seed=seed, size=size)
     src = image_source(images)
-    d = Path(cache_dir)
-    d.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(x.tobytes()).hexdigest()[:12]
-    out = d / f"cifar10-b{batch_size}-seed{seed}-{size}px-{digest}.npy"
-    if not out.exists():
+    name = f"cifar10-b{batch_size}-seed{seed}-{size}px-{digest}.npy"
+    # the score key hashes the batch's bytes, not its path: beside a read-only store, a temporary
+    # folder serves as well, so a read-only store still answers from its cache
+    out = None
+    for d in (Path(cache_dir), Path(tempfile.gettempdir()) / "onnxscore-batches"):
+        out = d / name
+        if out.is_file():
+            break
         tmp = out.with_suffix(f".tmp{os.getpid()}.npy")
-        np.save(tmp, x)
-        os.replace(tmp, out)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            np.save(tmp, x)
+            os.replace(tmp, out)
+            break
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            continue
+    else:
+        raise InputError(f"cannot write the image batch beside the store ({cache_dir}) nor in the temporary "
+                         "folder; pass --store in a writable folder")
     label = src.name if src.name in (CIFAR10_FILE, PROTOCOL_FILE.name) else src
     desc = (f"{label}: rows default_rng({seed}).choice(n, {max(batch_size, 128)}, replace=False)[:{batch_size}] "
             f"of {CIFAR10_FILE}, /255, normalised with CIFAR-10 mean {CIFAR10_MEAN} std {CIFAR10_STD}")
@@ -317,6 +339,12 @@ class Evaluation:
     def notes(self) -> list[str]:
         """Plain statements of how nulls and dead architectures were handled, and baseline comparisons."""
         lines = []
+        if self.n < CORR_MIN_MODELS:
+            lines.append(f"metrics: undefined (null) for {self.n} model(s): Kendall and Spearman need at least "
+                         f"{CORR_MIN_MODELS}, top-10% precision at least {TOP_MIN_MODELS}.")
+        elif self.n < TOP_MIN_MODELS:
+            lines.append(f"top10%: undefined (null) for {self.n} models: 10% of them is less than one model "
+                         f"(it needs at least {TOP_MIN_MODELS}).")
         nulls = {p: k for p, k in self.nulls.items() if k}
         lines.append("nulls: " + NULL_RULE + "; " + (", ".join(f"{p} {k}" for p, k in nulls.items())
                                                       if nulls else "none in this run") + ".")
@@ -444,8 +472,9 @@ def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROX
         provider: str | None = None, noise_seed: int = 0, data: str | os.PathLike | None = None,
         batch_seed: int = DEFAULT_BATCH_SEED, image_size: int = 32, images=None, input_name: str | None = None,
         input_shape=None, exclude_dead: bool = False, store=None, workers: int | None = None,
-        threads: int = 1, progress: bool = True) -> Evaluation:
-    """Score `items` through the ranking engine (cached in `store`) and compare with their accuracies.
+        threads: int = 1, progress: bool = True, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> Evaluation:
+    """Score `items` through the ranking engine (cached in `store`) and compare with their accuracies;
+    timeout_s is the per-model time limit (0: none).
 
     Raises EvaluationInterrupted (a KeyboardInterrupt) carrying the partial Evaluation on Ctrl-C.
     """
@@ -483,7 +512,8 @@ def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROX
                     "null_rule": NULL_RULE, "metrics": METRIC_NOTES}
         t0 = time.perf_counter()
         try:
-            res = rank([it.candidate for it in items], rs, store=st, workers=workers, progress=progress)
+            res = rank([it.candidate for it in items], rs, store=st, workers=workers, progress=progress,
+                       timeout_s=timeout_s)
         except KeyboardInterrupt:
             rows = _collect(items, st, rs, names)
             part = summarize(rows, names, dataset, settings, exclude_dead=exclude_dead,
@@ -517,8 +547,11 @@ def evaluate_csv(path: str | os.PathLike, sample: int | None = None, seed: int =
 
 # ============================================================================ plot
 
-def plot(ev: Evaluation, path: str | os.PathLike) -> str:
-    """Score against accuracy, one panel per proxy plus params (matplotlib, the `plot` extra)."""
+def plot(ev: Evaluation, path: str | os.PathLike, *, force: bool = True) -> str:
+    """Score against accuracy, one panel per proxy plus params (matplotlib, the `plot` extra), written
+    atomically; `force=False` refuses to replace an existing file."""
+    from onnxscore.outputs import atomic_path
+
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -550,7 +583,8 @@ def plot(ev: Evaluation, path: str | os.PathLike) -> str:
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     fig.suptitle(f"{ev.dataset}: {ev.n} models", fontsize=10)
-    fig.savefig(path, dpi=120)
+    with atomic_path(path, force=force) as tmp:
+        fig.savefig(tmp, dpi=120)
     return str(path)
 
 

@@ -2,8 +2,9 @@
 
 Candidates are ONNX files (or directories of them) or architectures of a generated search space. The
 parent process owns the SQLite store and writes each finished candidate in its own transaction; the
-work runs in spawn-started worker processes (one model in memory per worker), in-process (workers=0),
-or on a Ray cluster (`ray_address`). Budgets are checked on cost metrics before a candidate is scored.
+work runs in spawn-started worker processes (one model per worker, so a crash or a hang over the time
+limit costs only that candidate: onnxscore.isolate), in-process (workers=0), or on a Ray cluster
+(`ray_address`). Budgets are checked on cost metrics before a candidate is scored.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import logging
 import math
 import os
 import sys
-import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field, replace
@@ -22,11 +22,12 @@ from typing import Any, Callable, Iterable, Sequence
 
 from onnxscore.edge.pareto import Budget, human, pareto_front
 from onnxscore.errors import InputError, MissingExtraError, OnnxscoreError, first_line
+from onnxscore.isolate import DEFAULT_TIMEOUT_S, Outcome, failure_reason, limit_reason
 from onnxscore.store import content_hash, ResultStore, canonical_json, file_hash
 
 EDGE_METRIC = "edge"
 LATENCY_METRIC = "latency"
-CRASH_LIMIT = 2  # a candidate in flight during this many worker crashes is recorded as failed
+CRASH_ATTEMPTS = 2  # a candidate whose worker dies is run once more in a fresh worker, then recorded as failed
 
 
 # ============================================================================ candidates
@@ -67,15 +68,68 @@ def find_onnx_files(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     return out
 
 
+_EXTERNAL_MARK = b"location"  # the key of every external-data entry; absent from the bytes => no external data
+
+
+def _hash_and_find(path: str | os.PathLike, needle: bytes, chunk: int = 1 << 20) -> tuple[str, bool]:
+    """(sha256 of the file, whether `needle` occurs in it), in one chunked read."""
+    h = hashlib.sha256()
+    found, tail = False, b""
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+            if not found:
+                found = needle in tail + b
+                tail = b[-(len(needle) - 1):]
+    return h.hexdigest(), found
+
+
+def _data_file_hash(path: str) -> str | None:
+    """sha256 of an external-data file; None when it is missing or not a regular file (never opened
+    then: a location naming /dev/zero must not be read forever; the loader reports it)."""
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        return file_hash(path)
+    except OSError:
+        return None
+
+
+def file_key(path: str | os.PathLike) -> str:
+    """The cache key of an ONNX file: the sha256 of its bytes, and when it keeps tensors in external-data
+    files, a sha256 over that and each referenced file's (location, sha256) in location order, so new
+    weights beside an unchanged .onnx file are scored again. The model is parsed without loading its
+    data, and only when its bytes mention external data at all; keys of self-contained models are the
+    plain file hash (as before, so existing stores stay valid)."""
+    from onnxscore.loaders import external_data_files
+
+    digest, mentions = _hash_and_find(path, _EXTERNAL_MARK)
+    files = external_data_files(path) if mentions else []
+    if not files:
+        return digest
+    parts = [[loc, _data_file_hash(f)] for loc, f in files]
+    return content_hash(canonical_json({"model": digest, "external_data": parts}).encode())
+
+
 def file_candidates(inputs: Iterable[str | os.PathLike]) -> list[Candidate]:
-    """Candidates for ONNX files / directories, keyed by the sha256 of each file's bytes."""
+    """Candidates for ONNX files / directories, keyed by file_key (model bytes and external data).
+    A device or FIFO given as an input is refused before it is opened (reading it would never end)."""
+    from onnxscore.loaders import special_file_kind
+
     cands = []
     for p in find_onnx_files(inputs):
+        kind = special_file_kind(p)
+        if kind:
+            raise InputError(f"input '{p}' is {kind}, not a model file; pass ONNX files or directories of them")
         try:
-            key = file_hash(p)
-        except OSError as exc:  # unreadable: still a candidate, it fails in the worker with the reason
+            key = file_key(p)
+        except OSError:  # unreadable: still a candidate, it fails in the worker with the reason
             key = "unreadable:" + hashlib.sha256(str(p.resolve()).encode()).hexdigest()
-            del exc
         cands.append(Candidate(str(p), key, path=str(p)))
     return cands
 
@@ -289,17 +343,9 @@ def run_task(task: Task, settings: RankSettings) -> dict:
     return res
 
 
-def _watch_parent(parent_pid: int) -> None:
-    """Exit this worker when the parent dies (e.g. kill -9), instead of lingering as an orphan."""
-    while True:
-        time.sleep(1.0)
-        if os.getppid() != parent_pid:
-            os._exit(1)
-
-
-def _init_worker(settings: RankSettings, parent_pid: int) -> None:
+def _init_worker(settings: RankSettings) -> None:
+    """Worker setup (the parent-death watchdog and the Ctrl-C rule are isolate's, for every child)."""
     _WORKER["settings"] = settings
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
 
 
 def _pool_task(task: Task) -> dict:
@@ -344,59 +390,46 @@ def _crash_result(task: Task, why: str) -> dict:
             "latency_error": why if task.latency else None, "filtered": None, "elapsed_s": 0.0}
 
 
-def run_inline(tasks: Sequence[Task], settings: RankSettings, on_result: Callable) -> None:
-    """Run tasks one by one in this process (workers=0: debugging, tests, tiny jobs)."""
+def _outcome_result(task: Task, out: Outcome) -> dict:
+    """run_task's result dict, or a failure result naming the signal, the time limit or the exception."""
+    return out.value if out.ok else _crash_result(task, failure_reason(out))
+
+
+def run_inline(tasks: Sequence[Task], settings: RankSettings, on_result: Callable,
+               timeout_s: float | None = None) -> None:
+    """Run tasks one by one in this process (workers=0: debugging, tests, tiny jobs). No isolation: a crash
+    ends the run, and the time limit can only stop onnxruntime runs (isolate.call_with_limit)."""
+    from onnxscore.isolate import call_with_limit
+
     for t in tasks:
-        on_result(t, run_task(t, settings))
+        on_result(t, _outcome_result(t, call_with_limit(lambda task: run_task(task, settings), t, timeout_s)))
 
 
-def run_pool(tasks: Sequence[Task], settings: RankSettings, workers: int, on_result: Callable) -> None:
-    """Run tasks in `workers` spawn-started processes, a bounded number in flight; survive worker crashes."""
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
+def run_pool(tasks: Sequence[Task], settings: RankSettings, workers: int, on_result: Callable,
+             timeout_s: float | None = None) -> None:
+    """Run tasks in `workers` spawn-started processes holding one task each (isolate.Pool): a worker that
+    dies or overruns `timeout_s` costs only the task it held, and a fresh worker takes the rest."""
+    from onnxscore.isolate import Pool
 
-    pending = deque(tasks)
-    crashes: Counter = Counter()
-    ctx = mp.get_context("spawn")
-    with _ThreadEnv(settings.threads):
-        while pending:
-            ex = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(settings, os.getpid()))
-            inflight: dict = {}
-            broken = False
-            try:
-                while (pending or inflight) and not broken:
-                    while pending and len(inflight) < 2 * workers:
-                        t = pending.popleft()
-                        inflight[ex.submit(_pool_task, t)] = t
-                    done, _ = wait(inflight, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        t = inflight.pop(f)
-                        try:
-                            res = f.result()
-                        except BrokenProcessPool:
-                            broken = True
-                            inflight[f] = t
-                            break
-                        except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result
-                            res = _crash_result(t, _one_line(exc))
-                        on_result(t, res)
-                if broken:
-                    for t in inflight.values():
-                        crashes[t.candidate.key] += 1
-                        if crashes[t.candidate.key] >= CRASH_LIMIT:
-                            on_result(t, _crash_result(
-                                t, "worker process died while scoring this model (crash or out of memory)"))
-                        else:
-                            pending.appendleft(t)
-            finally:
-                ex.shutdown(wait=not broken, cancel_futures=True)
+    with _ThreadEnv(settings.threads), Pool(_pool_task, workers, setup=_init_worker, setup_args=(settings,),
+                                            timeout_s=timeout_s, attempts=CRASH_ATTEMPTS) as pool:
+        pool.run(tasks, lambda t, out: on_result(t, _outcome_result(t, out)))
+
+
+def _ray_failure(ray, exc: Exception) -> str:
+    """One line for a Ray task that raised: a dead worker is named as such (Ray does not report the signal)."""
+    if isinstance(exc, getattr(ray.exceptions, "OutOfMemoryError", ())):
+        return "worker process was killed by Ray's memory monitor while scoring this model (out of memory)"
+    if isinstance(exc, getattr(ray.exceptions, "WorkerCrashedError", ())):
+        return ("worker process died while scoring this model (Ray does not report the signal: a crash in "
+                "native code, or out of memory)")
+    return f"Ray task failed: {_one_line(exc)}"
 
 
 def run_ray(tasks: Sequence[Task], settings: RankSettings, address: str, workers: int | None,
-            on_result: Callable) -> None:
-    """Run tasks as Ray remote functions ('local' starts a private instance, 'auto' joins a running cluster)."""
+            on_result: Callable, timeout_s: float | None = None) -> None:
+    """Run tasks as Ray remote functions ('local' starts a private instance, 'auto' joins a running cluster).
+    Each task fails alone; one past `timeout_s` (counted from submission) is cancelled with its worker."""
     try:
         import ray
     except ImportError:
@@ -421,24 +454,34 @@ def run_ray(tasks: Sequence[Task], settings: RankSettings, address: str, workers
                                  "start one with `ray start --head` or pass --ray local") from None
         started = True
     try:
-        remote = ray.remote(num_cpus=1, max_retries=1)(run_task)
+        remote = ray.remote(num_cpus=1, max_retries=CRASH_ATTEMPTS - 1)(run_task)
         sref = ray.put(settings)
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        window = 2 * max(1, cpus)
+        # one task per CPU, so a task starts when it is submitted and its time limit counts from then
+        window = max(1, int(ray.cluster_resources().get("CPU", 1)))
         pending = deque(tasks)
-        inflight: dict = {}
+        inflight: dict = {}  # ref -> (task, submitted at)
         while pending or inflight:
             while pending and len(inflight) < window:
                 t = pending.popleft()
-                inflight[remote.remote(t, sref)] = t
-            done, _ = ray.wait(list(inflight), num_returns=1)
+                inflight[remote.remote(t, sref)] = (t, time.monotonic())
+            wait_s = None
+            if timeout_s:
+                wait_s = max(0.0, min(s for _, s in inflight.values()) + timeout_s - time.monotonic())
+            done, _ = ray.wait(list(inflight), num_returns=1, timeout=wait_s)
             for ref in done:
-                t = inflight.pop(ref)
+                t, _ = inflight.pop(ref)
                 try:
                     res = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - worker died, task error
-                    res = _crash_result(t, f"Ray task failed: {_one_line(exc)}")
+                    res = _crash_result(t, _ray_failure(ray, exc))
                 on_result(t, res)
+            if timeout_s:
+                now = time.monotonic()
+                for ref, (t, s) in list(inflight.items()):
+                    if now - s >= timeout_s:
+                        ray.cancel(ref, force=True)
+                        del inflight[ref]
+                        on_result(t, _crash_result(t, limit_reason(timeout_s)))
     finally:
         if started:
             ray.shutdown()
@@ -517,21 +560,28 @@ class RankResult:
         cols = self.columns()
         return [{c: r.get(c) for c in cols} for r in self.rows]
 
-    def write_csv(self, path: str | os.PathLike) -> None:
+    def write_csv(self, path: str | os.PathLike, *, force: bool = True) -> None:
+        """The rows as CSV, written atomically (a failed write leaves the previous file intact);
+        `force=False` refuses to replace an existing file (OutputError)."""
         import csv
+        import io
 
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=self.columns())
-            w.writeheader()
-            for rec in self.records():
-                w.writerow({k: ("" if v is None else v) for k, v in rec.items()})
+        from onnxscore.outputs import write_text
 
-    def write_json(self, path: str | os.PathLike) -> None:
+        buf = io.StringIO(newline="")
+        w = csv.DictWriter(buf, fieldnames=self.columns())
+        w.writeheader()
+        for rec in self.records():
+            w.writerow({k: ("" if v is None else v) for k, v in rec.items()})
+        write_text(path, buf.getvalue(), force=force)
+
+    def write_json(self, path: str | os.PathLike, *, force: bool = True) -> None:
+        """The rows as a JSON list, written atomically; `force` as in write_csv."""
         import json
 
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.records(), f, indent=2)
-            f.write("\n")
+        from onnxscore.outputs import write_text
+
+        write_text(path, json.dumps(self.records(), indent=2) + "\n", force=force)
 
     def pareto(self, cost: str = "auto") -> tuple[str, list[dict]]:
         """Pareto front of the first proxy's score against latency_ms / macs / params ('auto': latency if measured)."""
@@ -688,14 +738,18 @@ def _collect(cands: Sequence[Candidate], store: ResultStore, settings: RankSetti
 
 def rank(candidates: Sequence[Candidate], settings: RankSettings, *, store: ResultStore | str,
          workers: int | None = None, ray_address: str | None = None, retry_failed: bool = False,
-         progress: bool = True) -> RankResult:
-    """Score every candidate (only what the store lacks), writing each as it finishes; return ranked rows."""
+         progress: bool = True, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> RankResult:
+    """Score every candidate (only what the store lacks), writing each as it finishes; return ranked rows.
+
+    timeout_s: per-candidate time limit (None or 0: none); a candidate over it is recorded as failed."""
     from onnxscore.proxies import registry
 
     if not candidates:
         raise InputError("no candidates to rank; pass .onnx files, directories of them, or --space NAME --sample N")
     if not settings.proxies:
         raise InputError("no proxy selected; pass --proxy epads (or naswot, swap, reg-swap)")
+    if timeout_s is not None and not timeout_s >= 0:
+        raise InputError(f"--timeout must be 0 (no limit) or a number of seconds (got {timeout_s})")
     proxies = registry.parse(settings.proxies) if settings.score_fn is None else settings.proxies
     settings = replace(settings, proxies=tuple(proxies))
     own_store = not isinstance(store, ResultStore)
@@ -705,6 +759,7 @@ def rank(candidates: Sequence[Candidate], settings: RankSettings, *, store: Resu
         skey = settings.score_key()
         ekey, lkey = settings.edge_key(), settings.latency_key()
         tasks, cached, scores_cached = _plan(candidates, st, settings, skey, retry_failed)
+        st.require_writable(len(tasks))  # a read-only store serves what it has; new work could not be kept
         prog = Progress(len(tasks), cached, enabled=progress)
         counts = Counter()
         names = {c.key: c.name for c in candidates}
@@ -736,12 +791,12 @@ def rank(candidates: Sequence[Candidate], settings: RankSettings, *, store: Resu
             if not tasks:
                 pass
             elif ray_address:
-                run_ray(tasks, settings, ray_address, workers, on_result)
+                run_ray(tasks, settings, ray_address, workers, on_result, timeout_s)
             elif workers == 0:
-                run_inline(tasks, settings, on_result)
+                run_inline(tasks, settings, on_result, timeout_s)
             else:
                 n = workers or default_workers()
-                run_pool(tasks, settings, max(1, min(n, len(tasks))), on_result)
+                run_pool(tasks, settings, max(1, min(n, len(tasks))), on_result, timeout_s)
         finally:
             prog.close()
         rows = _collect(candidates, st, settings, skey)

@@ -16,13 +16,13 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from onnxscore.rank import space_candidate  # noqa: F401  (re-exported: the key searches share)
 from onnxscore.errors import InputError, OnnxscoreError
+from onnxscore.isolate import DEFAULT_TIMEOUT_S
 
 ALGOS = ("random", "evolution")
 BASELINES = {
@@ -179,7 +179,8 @@ class ProxyEvaluator(Evaluator):
     """
 
     def __init__(self, space_name: str, space, space_kwargs: dict, proxy: str, *, score_also: Sequence[str] = (),
-                 scorer: dict | None = None, store=None, build_seed: int = 0, workers: int = 0, threads: int = 1):
+                 scorer: dict | None = None, store=None, build_seed: int = 0, workers: int = 0, threads: int = 1,
+                 timeout_s: float | None = DEFAULT_TIMEOUT_S):
         from onnxscore.proxies import registry
         from onnxscore.rank import RankSettings
         from onnxscore.store import DEFAULT_STORE, ResultStore
@@ -187,7 +188,7 @@ class ProxyEvaluator(Evaluator):
         self.name = registry.get(proxy).name
         self.proxies = tuple(dict.fromkeys([self.name, *registry.parse(list(score_also) or [self.name])]))
         self.space_name, self.space, self.space_kwargs = space_name, space, dict(space_kwargs)
-        self.build_seed, self.workers = int(build_seed), int(workers)
+        self.build_seed, self.workers, self.timeout_s = int(build_seed), int(workers), timeout_s
         if self.workers and not _fresh_process_knows(space_name):
             raise InputError(f"worker processes do not know the space {space_name!r} (it is registered only in "
                              "this process, e.g. by --space-module); use --workers 0")
@@ -211,7 +212,8 @@ class ProxyEvaluator(Evaluator):
             cands = [space_candidate(self.space_name, self.space, self.space_kwargs, e, self.build_seed) for e in todo]
             fresh = {c.key for c in cands if self.store.missing_proxies(c.key, self.score_key, self.proxies)}
             c0 = _cpu_time()
-            res = rank(cands, self.rank_settings, store=self.store, workers=self.workers, progress=False)
+            res = rank(cands, self.rank_settings, store=self.store, workers=self.workers, progress=False,
+                       timeout_s=self.timeout_s)
             cpu_each = (_cpu_time() - c0) / len(fresh) if fresh else None
             rows = {r["key"]: r for r in res.rows}
             for e, c in zip(todo, cands):
@@ -412,29 +414,31 @@ def _cpu_time() -> float:
     return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
-def check_output(path: str | os.PathLike | None, force: bool) -> None:
-    """Refuse an existing output file unless force (users' files are never overwritten without asking)."""
-    if path is not None and Path(path).exists() and not force:
-        raise InputError(f"{path} already exists; pass --force to overwrite it or choose another --output")
+def check_output(path: str | os.PathLike | None, force: bool, *, store=None, data=None) -> None:
+    """Refuse, before the search, an output file that exists (unless force: users' files are never
+    overwritten without asking), that is the store or the --data batch (never, even with force), or
+    whose folder is missing or not writable (onnxscore.outputs.check_outputs)."""
+    from onnxscore.outputs import check_outputs, run_inputs
+    from onnxscore.store import DEFAULT_STORE
+
+    if path is None:
+        return
+    store_path = getattr(store, "path", store) or DEFAULT_STORE
+    files = {data: "the --data batch"} if isinstance(data, (str, os.PathLike)) else None
+    check_outputs({"--output": path}, force=force, inputs=run_inputs(store=store_path, files=files))
 
 
 def write_onnx(space, result: SearchResult, path: str | os.PathLike, build_seed: int, force: bool = False) -> str:
-    """Build the found architecture with the search's weights seed and write it (exclusive create unless force)."""
+    """Build the found architecture with the search's weights seed and write it atomically (temp file +
+    rename: a full disk leaves an existing file as it was); without force an existing file is refused."""
+    from onnxscore.outputs import write_bytes
+
     model = space.build(result.arch, seed=build_seed)
     model.ir_version = 10
     for k, v in (("onnxscore.search.arch", result.arch), ("onnxscore.search.score", repr(result.score)),
                  ("onnxscore.search.settings", _json(result.settings))):
         model.metadata_props.add(key=k, value=str(v))
-    data = model.SerializeToString()
-    p = Path(path)
-    if p.parent and not p.parent.exists():
-        p.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with open(p, "wb" if force else "xb") as f:
-            f.write(data)
-    except FileExistsError:
-        raise InputError(f"{p} already exists; pass --force to overwrite it or choose another --output") from None
-    return str(p)
+    return write_bytes(path, model.SerializeToString(), force=force)
 
 
 def _json(obj) -> str:
@@ -447,7 +451,8 @@ def search(space: Any = "nb201", *, algo: str = "evolution", proxy: str = "epads
            seed: int = 0, space_kwargs: dict | None = None, objective: Callable | None = None,
            score_also: Sequence[str] = (), max_params=None, max_macs=None, population: int = POPULATION,
            tournament: int = TOURNAMENT, store=None, scorer: dict | None = None, build_seed: int = 0,
-           workers: int = 0, threads: int = 1, output: str | os.PathLike | None = None, force: bool = False,
+           workers: int = 0, threads: int = 1, timeout_s: float | None = DEFAULT_TIMEOUT_S,
+           output: str | os.PathLike | None = None, force: bool = False,
            evaluator: Evaluator | None = None, on_step: Callable | None = None) -> SearchResult:
     """Search `space` for the architecture with the best proxy score within `budget` distinct candidates.
 
@@ -459,7 +464,7 @@ def search(space: Any = "nb201", *, algo: str = "evolution", proxy: str = "epads
 
     if algo not in ALGOS:
         raise InputError(f"unknown --algo {algo!r}; use random or evolution")
-    check_output(output, force)
+    check_output(output, force, store=store, data=(scorer or {}).get("data"))
     name, sp, kwargs = resolve_space(space, space_kwargs)
     if (not isinstance(space, str) and evaluator is None and objective is None
             and str(proxy).strip().lower() not in BASELINES):
@@ -472,7 +477,8 @@ def search(space: Any = "nb201", *, algo: str = "evolution", proxy: str = "epads
             evaluator = FunctionEvaluator(objective)
         else:
             evaluator = make_evaluator(name, sp, kwargs, proxy, seed, score_also=score_also, scorer=scorer,
-                                       store=store, build_seed=build_seed, workers=workers, threads=threads)
+                                       store=store, build_seed=build_seed, workers=workers, threads=threads,
+                                       timeout_s=timeout_s)
     settings = {"space": name, "space_kwargs": kwargs, "algo": algo, "proxy": evaluator.name, "budget": int(budget),
                 "seed": int(seed), "max_params": max_params, "max_macs": max_macs,
                 "budget_rule": "distinct candidates evaluated (store hits count, rejected draws do not)"}

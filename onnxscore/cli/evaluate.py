@@ -5,6 +5,7 @@ import json
 
 import click
 
+from onnxscore.cli.options import timeout_option
 from onnxscore.graph.init import INIT_MODES
 
 
@@ -54,10 +55,12 @@ from onnxscore.graph.init import INIT_MODES
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Also write the JSON object to this file.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Draw score against accuracy, one panel per proxy, to this image (needs onnxscore[plot]).")
+@click.option("--force", is_flag=True, help="Overwrite existing -o/--plot files (never an input or the store).")
+@timeout_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def command(csv_path, space, dataset, sample, seed, proxy, batch_size, sigma, bn, init, activations, noise_seed,
             build_seed, batch_seed, image_size, images, data, accuracies, exclude_dead, input_name, input_shape,
-            provider, workers, threads, store_path, as_json, output, plot_path, quiet):
+            provider, workers, threads, store_path, as_json, output, plot_path, force, timeout_s, quiet):
     """Score models and report Kendall tau, Spearman rho and top-10% precision against their accuracy,
     with the parameter count as the baseline.
 
@@ -91,10 +94,12 @@ def command(csv_path, space, dataset, sample, seed, proxy, batch_size, sigma, bn
             from onnxscore.errors import MissingExtraError
 
             raise MissingExtraError("matplotlib", "plot") from None
+    _check_outputs({"-o": output, "--plot": plot_path}, force, csv_path, store_path,
+                   {data: "the --data batch", images: "the --images file", accuracies: "the --accuracies table"})
     kw = dict(proxies=proxy, batch_size=batch_size, sigma=sigma, bn=bn, init=init, activations=activations,
               provider=provider, noise_seed=noise_seed, data=data, batch_seed=batch_seed, images=images,
               input_name=input_name, input_shape=parse_shape(input_shape), exclude_dead=exclude_dead,
-              store=store_path, workers=workers, threads=threads, progress=not quiet)
+              store=store_path, workers=workers, threads=threads, progress=not quiet, timeout_s=timeout_s)
     if image_size:
         kw["image_size"] = int(image_size)
     try:
@@ -107,17 +112,37 @@ def command(csv_path, space, dataset, sample, seed, proxy, batch_size, sigma, bn
         click.echo(f"onnxscore: interrupted: {part.n} of {part.total} models finished; metrics over those "
                    "(rerun the same command to resume from the store):", err=True)
         click.echo(json.dumps(part.to_dict()) if as_json else part.text())
-        raise KeyboardInterrupt from None
-    _emit(res, as_json, output)
+        raise click.exceptions.Exit(130) from None  # the line above says it: no second "interrupted"
+    _emit(res, as_json, output, force)
     if plot_path:
-        ev.plot(res, plot_path)
+        ev.plot(res, plot_path, force=force)
         click.echo(f"plot written to {plot_path}", err=True)
 
 
-def _emit(res, as_json: bool, output: str | None) -> None:
+def _check_outputs(outputs: dict, force: bool, csv_path, store_path, files: dict) -> None:
+    """Before any work: refuse outputs that exist (without --force), that name a file this run reads
+    (the CSV, a model in it or its external data, the store, --data/--images/--accuracies) or whose
+    folder cannot be written."""
+    from onnxscore.evaluate import read_accuracy_csv
+    from onnxscore.outputs import check_outputs, run_inputs
+    from onnxscore.store import DEFAULT_STORE
+
+    if not any(outputs.values()):
+        return
+    models = [m for m, _ in read_accuracy_csv(csv_path)] if csv_path else []
+    files = {p: what for p, what in files.items() if p}
+    if csv_path:
+        files[csv_path] = f"the accuracy CSV {csv_path}"
+    reads = run_inputs(models, store=store_path or DEFAULT_STORE, files=files, outputs=outputs)
+    check_outputs(outputs, force=force, inputs=reads)
+
+
+def _emit(res, as_json: bool, output: str | None, force: bool) -> None:
+    """Print the report, then write the JSON object to `output` atomically (printed first, so a full
+    disk does not cost the results)."""
+    from onnxscore.outputs import write_text
+
     obj = res.to_dict()
-    if output:
-        with open(output, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
     click.echo(json.dumps(obj) if as_json else res.text())
+    if output:
+        write_text(output, json.dumps(obj, indent=2) + "\n", force=force)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from onnxscore.cli.options import scorer_kwargs, scoring_options
+from onnxscore.cli.options import scorer_kwargs, scoring_options, timeout_option
 
 
 @click.command("rank")
@@ -18,6 +18,7 @@ from onnxscore.cli.options import scorer_kwargs, scoring_options
 @click.option("--top", "-k", type=int, default=None, help="Show only the best K rows (CSV/JSON keep all).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None, help="Write one row per candidate.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the rows as a JSON list.")
+@click.option("--force", is_flag=True, help="Overwrite existing --csv/--json files (never an input or the store).")
 @click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
               help="SQLite result store [default: .onnxscore/results.sqlite in the working directory].")
 @click.option("--latency", is_flag=True, help="Measure inference latency (median of --latency-runs after warm-up).")
@@ -34,8 +35,9 @@ from onnxscore.cli.options import scorer_kwargs, scoring_options
 @click.option("--ray", "ray_address", default=None,
               help="Run on Ray: an address, 'auto' (running cluster) or 'local' (start one). Needs onnxscore[ray].")
 @click.option("--retry-failed", is_flag=True, help="Score again candidates whose stored result is a failure.")
+@timeout_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
-def command(inputs, proxy, space, sample, dataset, workers, threads, top, csv_path, json_path, store_path,
+def command(inputs, proxy, space, sample, dataset, workers, threads, top, csv_path, json_path, force, store_path,
             latency, latency_runs, latency_warmup, latency_threads, latency_batch, max_params, max_macs,
             max_latency_ms, pareto, pareto_cost, ray_address, retry_failed, quiet, **kw):
     """Rank INPUTS (ONNX files or directories of them, searched recursively) and/or --space NAME --sample N.
@@ -69,6 +71,8 @@ def command(inputs, proxy, space, sample, dataset, workers, threads, top, csv_pa
     if latency:
         lat = {"provider": skw.get("provider"), "threads": latency_threads, "runs": latency_runs,
                "warmup": latency_warmup, "batch_size": latency_batch}
+    store = store_path or DEFAULT_STORE
+    _check_outputs({"--csv": csv_path, "--json": json_path}, force, inputs, store, skw.get("data"))
     cands = file_candidates(inputs) if inputs else []
     if space:
         kwargs = {"dataset": dataset} if dataset else {}
@@ -76,13 +80,12 @@ def command(inputs, proxy, space, sample, dataset, workers, threads, top, csv_pa
                                   build_seed=skw.get("seed") or 0, **kwargs)
     settings = RankSettings(proxies=tuple(p for p in str(proxy).split(",") if p.strip()), scorer=skw,
                             threads=threads, input_shape=skw["input_shape"], latency=lat, budget=budget)
-    store = store_path or DEFAULT_STORE
     try:
         res = rank(cands, settings, store=store, workers=workers, ray_address=ray_address,
-                   retry_failed=retry_failed, progress=not quiet)
-    except KeyboardInterrupt:
+                   retry_failed=retry_failed, progress=not quiet, timeout_s=kw["timeout_s"])
+    except KeyboardInterrupt:  # one line, instead of this plus the generic "onnxscore: interrupted"
         click.echo(f"onnxscore: interrupted; finished results are in {store}, rerun to resume", err=True)
-        raise
+        raise click.exceptions.Exit(130) from None
     click.echo(res.table(top))
     failed = [r for r in res.rows if r["status"] in ("error", "partial")]
     for r in failed[:10]:
@@ -98,8 +101,21 @@ def command(inputs, proxy, space, sample, dataset, workers, threads, top, csv_pa
             cs = f"{c:.3f} ms" if cost == "latency_ms" else human(c)
             click.echo(f"  {r[first]:.4f}  {cs:>10}  {r['model']}")
     if csv_path:
-        res.write_csv(csv_path)
+        res.write_csv(csv_path, force=force)
     if json_path:
-        res.write_json(json_path)
+        res.write_json(json_path, force=force)
     click.echo(f"ranked {len(res.rows)} candidate(s): scored {res.scored}, cached {res.cached}, "
                f"failed {res.failed}, filtered {res.filtered} in {res.elapsed_s:.1f} s; store {store}", err=True)
+
+
+def _check_outputs(outputs: dict, force: bool, inputs, store: str, data) -> None:
+    """Before any work: refuse outputs that exist (without --force), that name a file this run reads
+    (a model, its external data, the store, --data) or whose folder cannot be written."""
+    from onnxscore.outputs import check_outputs, run_inputs
+    from onnxscore.rank import find_onnx_files
+
+    if not any(outputs.values()):
+        return
+    models = find_onnx_files(inputs) if inputs else []
+    reads = run_inputs(models, store=store, files={data: "the --data batch"} if data else None, outputs=outputs)
+    check_outputs(outputs, force=force, inputs=reads)

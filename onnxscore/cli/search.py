@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from onnxscore.cli.options import timeout_option
 from onnxscore.graph.init import INIT_MODES
 
 
@@ -165,11 +166,12 @@ def _ms(d: dict, fmt: str = "{:.4g}") -> str:
               help="Worker processes for scoring (0 = in this process, the default; --space-module spaces need 0).")
 @click.option("--threads", type=int, default=1, show_default=True,
               help="onnxruntime threads per process (1 is the most CPU-efficient on a busy machine).")
+@timeout_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 def command(space, dataset, space_module, algo, proxy, budget, seed, repeat, population, tournament, max_params,
             max_macs, output, force, no_onnx, as_json, score_also, store_path, batch_source, data, batch_size,
             batch_seed, sigma, noise_seed, build_seed, bn, init, activations, provider, mu, sigma_params,
-            accuracies, workers, threads, quiet):
+            accuracies, workers, threads, timeout_s, quiet):
     """Search a space for the architecture with the best training-free score.
 
     Random search scores BUDGET distinct random architectures and keeps the best; regularised evolution keeps
@@ -197,9 +199,9 @@ def command(space, dataset, space_module, algo, proxy, budget, seed, repeat, pop
         space_kwargs["dataset"] = "cifar10"
     name, sp, space_kwargs = S.resolve_space(space, space_kwargs)
     outs = _outputs(output, no_onnx, name, space_kwargs.get("dataset"), algo, proxy, budget, seeds)
-    for o in outs:
-        S.check_output(o, force)  # before any work
     store = store_path or DEFAULT_STORE
+    for o in outs:
+        S.check_output(o, force, store=store, data=data)  # before any work
     desc = None
     scorer = {"batch_size": batch_size, "seed": noise_seed, "sigma": sigma, "bn": bn, "init": init,
               "provider": provider, "activations": activations, "mu": mu, "sigma_params": sigma_params}
@@ -222,7 +224,7 @@ def command(space, dataset, space_module, algo, proxy, budget, seed, repeat, pop
         res = S.search(name, algo=algo, proxy=proxy, budget=budget, seed=s, space_kwargs=space_kwargs,
                        score_also=also, max_params=max_params, max_macs=max_macs, population=population,
                        tournament=tournament, store=store, scorer=scorer, build_seed=build_seed, workers=workers,
-                       threads=threads, output=out, force=force,
+                       threads=threads, timeout_s=timeout_s, output=out, force=force,
                        on_step=None if quiet else S.progress_printer())
         if desc:
             res.settings["batch"] = desc
