@@ -15,8 +15,9 @@ from onnxscore.graph import memory_estimate, validate
 from onnxscore.graph.batchnorm import use_batch_statistics
 from onnxscore.graph.expose import expose_sites, site_shapes
 from onnxscore.graph.init import INIT_MODES, redraw
+from onnxscore.graph.patterns.normalisation import has_normalisation
 from onnxscore.graph.params import count_params
-from onnxscore.graph.sites import (batch_sites, check_batch_axis, find_sites, input_dependent,
+from onnxscore.graph.sites import (batch_sites, check_batch_axis, count_by_op, find_sites, input_dependent,
                                    subgraph_activations)
 from onnxscore.graph.view import GraphView, infer_tensors
 from onnxscore.inputs import (InputSpec, input_spec, load_data, make_batch_dynamic, noise_like,
@@ -24,13 +25,15 @@ from onnxscore.inputs import (InputSpec, input_spec, load_data, make_batch_dynam
 from onnxscore.loaders import LoadedModel, load_model
 from onnxscore.proxies import registry
 from onnxscore.proxies.codes import ProxyContext, SiteCodes
+from onnxscore.proxies.swap import saturation_warning
 from onnxscore import runtime, validation
 
 BN_MODES = ("batch", "exported")
 MERGED_MODES = ("once", "per-consumer")
 BATCH_REDUCERS = {"BatchNormalization", "ReduceMean", "ReduceSum", "ReduceSumSquare"}
-NORMALISERS = {"BatchNormalization", "ReduceMean", "InstanceNormalization", "LayerNormalization",
-               "GroupNormalization"}
+# exporters that merge identical activations reading one tensor (torch.onnx's legacy exporter and its
+# dynamo optimizer; tf2onnx's merge_duplication); onnxscore's own converters keep every call
+MERGING_PRODUCERS = ("pytorch", "tf2onnx")
 
 
 @dataclass
@@ -88,6 +91,28 @@ def _converter_notes(proto: onnx.ModelProto, bn: str) -> list[str]:
         notes.append("--bn exported has no effect on this model: its converter computes BatchNorm "
                      "batch statistics in the graph itself (Keras training=True trace)")
     return notes
+
+
+def _may_merge(proto: onnx.ModelProto) -> bool:
+    """True when the file comes from an exporter that merges activations and not through onnxscore's
+    converters: only then can a Relu read by several convolutions be a merge rather than real fan-out."""
+    converted = any(p.key.startswith("onnxscore.") for p in proto.metadata_props)
+    return proto.producer_name in MERGING_PRODUCERS and not converted
+
+
+def _no_site_message(view: GraphView, dependent: set[str], label: str, input_name: str, activations: str) -> str:
+    """Why there is no site; `--activations extended` is suggested only when it would find some."""
+    what = (f"{label} has no activation site (Relu, Clip with min 0, LeakyRelu, PRelu) computed from "
+            f"input '{input_name}'")
+    if activations == "extended":
+        return f"{what}, nor any activation --activations extended counts (GELU, Swish, HardSwish, Mish, ...)"
+    extended, _ = batch_sites(find_sites(view, "extended"), dependent)
+    if not extended:
+        return (f"{what}, nor any other activation (GELU, Swish, HardSwish, Mish, ...): the proxies need "
+                "activation sites")
+    return (f"{what}; it has {len(extended)} activation sites with --activations extended "
+            f"({count_by_op(extended)}), which codes them by the sign of their input (an extension of the "
+            "papers, which define ReLU sites only)")
 
 
 class Scorer:
@@ -160,7 +185,8 @@ class Scorer:
         warnings: list[str] = list(_converter_notes(loaded.proto, self.bn))
         view = GraphView(work)
         spec = input_spec(work, self.input_name, self.input_shape)
-        sites, constant = batch_sites(find_sites(view, self.activations), input_dependent(view, spec.name))
+        dependent = input_dependent(view, spec.name)
+        sites, constant = batch_sites(find_sites(view, self.activations), dependent)
         if constant:
             warnings.append(f"{len(constant)} activation(s) compute on weights and constants only, not on input "
                             f"'{spec.name}': their codes are the same for every sample, so they are not sites")
@@ -168,24 +194,19 @@ class Scorer:
         if hidden:
             warnings.append(f"{hidden} activation(s) inside If/Loop/Scan bodies cannot be captured and are not sites")
         if not sites:
-            raise ProxyError(
-                f"{loaded.label} has no activation site (Relu, Clip with min 0, LeakyRelu, PRelu) computed from "
-                f"input '{spec.name}'; proxies need ReLU-family activations (--activations extended adds GELU/Swish/...)"
-            )
-        ops = view.op_types()
-        if "Conv" in ops and not ops & NORMALISERS:
+            raise ProxyError(_no_site_message(view, dependent, loaded.label, spec.name, self.activations))
+        if "Conv" in view.op_types() and not has_normalisation(view):
             warnings.append(
                 "the model has convolutions but no BatchNormalization: BN was probably folded at "
                 "export; re-export with BN kept (PyTorch: torch.onnx.export(..., "
                 "training=torch.onnx.TrainingMode.TRAINING) or dynamo=True, optimize=False)"
             )
         merged = sum(s.merged_consumers > 1 for s in sites)
-        if merged and self.merged_sites == "once":
+        if merged and self.merged_sites == "once" and _may_merge(loaded.proto):
             warnings.append(
-                f"{merged} activation site(s) feed several convolutions: the exporter probably merged "
-                "identical ReLU modules, which then count once (the papers' hooks count each module); "
-                "export PyTorch with dynamo=True, optimize=False to keep them, or pass "
-                "--merged-sites per-consumer"
+                f"{merged} activation output(s) feed several convolutions or linear layers; if the exporter "
+                "merged identical ReLU modules, the papers' hooks would count each: --merged-sites "
+                "per-consumer counts them that way"
             )
         params = count_params(work)
         # one shape inference serves the BN pass, the site sizes and the exposure (BN's rewrite keeps
@@ -355,11 +376,20 @@ class Scorer:
             except Exception as exc:  # one failing proxy must not hide the others
                 scores[name], errors[name] = None, f"{type(exc).__name__}: {exc}"
         some = paired or clean
+        note = self._swap_note(scores, clean, prep.params)
         return ScoreResult(
             model=loaded.label, scores=scores, errors=errors, sites=len(some),
             units=int(sum(c.units for c in some)), params=prep.params,
-            settings=self.settings(prep.provider), warnings=prep.warnings,
+            settings=self.settings(prep.provider), warnings=prep.warnings + ([note] if note else []),
         )
+
+    def _swap_note(self, scores: dict, clean, params: int) -> str | None:
+        """The saturation warning for SWAP's count, read from swap or, without it, from reg-swap."""
+        count = scores.get("swap")
+        if count is None and scores.get("reg-swap"):
+            factor = math.exp(-((params / 1000.0 - self.mu) ** 2) / self.sigma_params)
+            count = round(scores["reg-swap"] / factor) if factor > 0 else None
+        return saturation_warning(int(count), clean, self.batch_size) if count is not None and clean else None
 
 
 def score(model, proxies=("epads",), **settings) -> ScoreResult:

@@ -44,17 +44,17 @@ def _source_files(src: str) -> dict[str, str]:
 
 
 def summary(model) -> str:
-    """'12 activation sites (10 Relu, 2 Clip); 3 BatchNormalization nodes kept ...' for a model."""
+    """'12 activation sites (10 Relu, 2 Clip); 3 BatchNormalization nodes kept ...' for a model, with the
+    count --activations extended would score when it finds more (GELU, Swish, HardSwish, ... sites)."""
     from onnxscore.converters import META_BN, META_CONVERTER, META_SOURCE
-    from onnxscore.graph.sites import find_sites
+    from onnxscore.graph.sites import count_by_op, find_sites
     from onnxscore.graph.view import GraphView
 
     meta = {p.key: p.value for p in model.metadata_props}
-    sites = find_sites(GraphView(model))
-    by_op: dict[str, int] = {}
-    for s in sites:
-        by_op[s.op_type] = by_op.get(s.op_type, 0) + 1
-    ops = ", ".join(f"{n} {op}" for op, n in by_op.items())
+    view = GraphView(model)
+    sites, extended = find_sites(view), find_sites(view, "extended")
+    more = (f"; {len(extended)} with --activations extended ({count_by_op(extended)})"
+            if len(extended) > len(sites) else "")
     n_bn = sum(n.op_type == "BatchNormalization" for n in model.graph.node)
     bn = meta.get(META_BN, "exported")
     bn_text = f"{n_bn} {BN_TEXT['exported']}" if bn == "exported" and n_bn else BN_TEXT.get(bn, bn)
@@ -62,7 +62,7 @@ def summary(model) -> str:
         bn_text = "no BatchNorm"
     origin = " via ".join(meta[k] for k in (META_SOURCE, META_CONVERTER) if meta.get(k))
     return (f"{origin + ': ' if origin else ''}"
-            f"{len(sites)} activation sites ({ops or 'none'}); {bn_text}")
+            f"{len(sites)} activation sites ({count_by_op(sites) or 'none'}){more}; {bn_text}")
 
 
 @click.command("convert")

@@ -6,13 +6,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from onnxscore.errors import ProxyError
+from onnxscore.graph.patterns import find_regions
 from onnxscore.graph.view import GraphView, attr
 
 # The paper's sites (ReLU family). The code of a unit is 1[pre-activation > 0]; for these ops the
 # output is > 0 exactly when the input is, so the output is binarised (this keeps Conv+Relu fusion).
 PAPER_OPS = ("Relu", "Clip", "LeakyRelu", "PRelu")
-# Extension, only on request: smooth activations, coded by the sign of their input.
-EXTENDED_OPS = ("Gelu", "HardSwish", "Elu", "Selu", "Celu", "Softplus", "Mish", "Swish")
+# Extension, only on request: other activations, coded by the sign of their input. Exporters' decompositions
+# of them (GELU as an Erf chain, x * sigmoid(x), ...) are matched by the patterns in graph/patterns.
+EXTENDED_OPS = ("Gelu", "HardSwish", "HardSigmoid", "Elu", "Selu", "Celu", "Softplus", "Mish", "Swish")
 WEIGHTED_CONSUMERS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 
 
@@ -56,49 +58,50 @@ def _sign_preserving(view: GraphView, node) -> bool:
     return False
 
 
-def _swish_nodes(view: GraphView) -> dict[int, str]:
-    """Mul(x, Sigmoid(x)) patterns (SiLU/Swish as most exporters write it): Mul index -> x."""
-    found = {}
-    for i, n in enumerate(view.graph.node):
-        if n.op_type != "Mul" or len(n.input) != 2:
-            continue
-        for a, b in (n.input, n.input[::-1]):
-            p = view.producer.get(b)
-            if p is not None and view.graph.node[p].op_type == "Sigmoid" and view.graph.node[p].input[0] == a:
-                found[i] = a
-                break
-    return found
-
-
 def find_sites(view: GraphView, activations: str = "relu") -> list[Site]:
     """Activation sites in execution order; `activations` is "relu" (the papers') or "extended"."""
     if activations not in ("relu", "extended"):
         from onnxscore.errors import InputError
 
         raise InputError(f"unknown activation set '{activations}'; use 'relu' or 'extended'")
-    swish = _swish_nodes(view) if activations == "extended" else {}
+    # a decomposed activation is one site at its last node; its inner ops (an Erf, a Sigmoid, the
+    # Clip(x + 3, 0, 6) of a hard-swish) are never sites, with either activation set
+    regions = find_regions(view)
+    inside = {i for r in regions for i in r.nodes}
+    ends = {r.last: r for r in regions}
     sites: list[Site] = []
     for i in view.order:
         node = view.graph.node[i]
-        tensor = None
-        if node.op_type in PAPER_OPS:
+        tensor, op_type, out = None, node.op_type, node.output[0]
+        if i in ends:
+            if activations != "extended":
+                continue
+            region = ends[i]
+            tensor, op_type, out = region.input, region.op_type, region.output
+        elif i in inside:
+            continue
+        elif node.op_type in PAPER_OPS:
             if _sign_preserving(view, node):
                 tensor = node.output[0]
             elif node.op_type in ("LeakyRelu", "PRelu"):
                 tensor = node.input[0]  # negative slope: the sign of the input is the code
-        if tensor is None and activations == "extended":
-            if node.op_type in EXTENDED_OPS:
-                tensor = node.input[0]
-            elif i in swish:
-                tensor = swish[i]
+        elif activations == "extended" and node.op_type in EXTENDED_OPS:
+            tensor = node.input[0]
         if tensor is None:
             continue
-        out = node.output[0]
         merged = sum(
             view.graph.node[c].op_type in WEIGHTED_CONSUMERS for c in view.consumers.get(out, [])
         )
-        sites.append(Site(len(sites), node.name or out, node.op_type, tensor, merged))
+        sites.append(Site(len(sites), node.name or out, op_type, tensor, merged))
     return sites
+
+
+def count_by_op(sites: list[Site]) -> str:
+    """'10 Relu, 2 Clip': how many sites of each op type, in order of first appearance."""
+    by_op: dict[str, int] = {}
+    for s in sites:
+        by_op[s.op_type] = by_op.get(s.op_type, 0) + 1
+    return ", ".join(f"{n} {op}" for op, n in by_op.items())
 
 
 def _subgraph_reads(node) -> list[str]:

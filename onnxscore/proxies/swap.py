@@ -73,3 +73,25 @@ def distinct_rows(rows: np.ndarray) -> int:
 )
 def swap(sites: list[SiteCodes], ctx: ProxyContext) -> float:
     return float(count_patterns(sites, ctx.batch_size, ctx.threads))
+
+
+SATURATED = 0.005  # a count within 0.5 % of its bound no longer ranks models apart
+
+
+def saturation_warning(count: int, sites: list[SiteCodes], batch: int) -> str | None:
+    """A warning when SWAP's count is at (or within 0.5 % of) its bound min(V, 2^B), V the conv units
+    (a site counted once per consumer adds no column of its own), naming the batch size that lifts it."""
+    seen: dict[str, int] = {}
+    for s in sites:
+        if s.conv:
+            seen.setdefault(s.name, s.units)
+    units = sum(seen.values())
+    bound = min(units, 2**batch)
+    if not units or count < (1 - SATURATED) * bound:
+        return None
+    if bound < units:
+        lift = max(batch + 1, (units - 1).bit_length())  # the least B' with 2^B' >= V
+        return (f"SWAP is saturated: {count} distinct patterns of at most 2^{batch} = {bound} for a batch of "
+                f"{batch} ({units} conv units); a batch of {lift} or more lifts the bound to the unit count")
+    return (f"SWAP is saturated: {count} distinct patterns of at most {units}, one per conv unit; nearly every "
+            "unit has its own pattern, so SWAP counts units here and no batch size lifts it")

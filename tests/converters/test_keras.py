@@ -121,6 +121,7 @@ def test_hard_swish_is_one_extended_site_not_a_relu6_site():
     ops = Counter(n.op_type for n in m.graph.node)
     assert (ops["HardSwish"], ops["HardSigmoid"], ops["Clip"]) == (1, 1, 1)
     assert onnxscore.score(m, proxies=["naswot"], batch_size=8).sites == 1
-    assert onnxscore.score(m, proxies=["naswot"], batch_size=8, activations="extended").sites == 2
+    # HardSwish, HardSigmoid (by their input) and the ReLU6
+    assert onnxscore.score(m, proxies=["naswot"], batch_size=8, activations="extended").sites == 3
     x = fp.batch((8, 8, 3), 4)
     np.testing.assert_allclose(fp.run_onnx(m, x), net(x).numpy(), rtol=1e-4, atol=1e-5)

@@ -58,7 +58,7 @@ def test_extended_activations_only_on_request():
     view = _chain(nodes)
     assert find_sites(view) == []
     ext = find_sites(view, "extended")
-    assert [(s.op_type, s.tensor) for s in ext] == [("Mul", "x"), ("HardSwish", "m")]
+    assert [(s.op_type, s.tensor) for s in ext] == [("Swish", "x"), ("HardSwish", "m")]
 
 
 def test_relu_read_by_two_matmuls_is_flagged_as_merged():
