@@ -211,8 +211,12 @@ def read_accuracy_csv(path: str | os.PathLike) -> list[tuple[str, float]]:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"accuracy CSV {p} does not exist; pass a CSV of (model path, accuracy) rows")
-    with p.open(newline="", encoding="utf-8-sig") as f:
-        rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
+    try:
+        with p.open(newline="", encoding="utf-8-sig") as f:
+            rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc).strip()
+        raise InputError(f"{p} is not a readable CSV ({why}); expected UTF-8 rows of (model path, accuracy)") from None
     if not rows:
         raise InputError(f"{p} is empty; expected rows of (model path, accuracy)")
     head = [c.strip().lower() for c in rows[0]]

@@ -183,20 +183,29 @@ def random_batch(spec: InputSpec, batch: int, seed: int) -> np.ndarray:
 
 def noise_like(x: np.ndarray, sigma: float, seed: int) -> np.ndarray:
     """ePADS's input perturbation E ~ N(0, sigma^2), from its own stream default_rng([seed, 1])."""
-    e = np.random.default_rng([seed, 1]).standard_normal(x.shape).astype(x.dtype)
-    return e * x.dtype.type(sigma)
+    with np.errstate(over="ignore"):
+        s = x.dtype.type(sigma)
+        if not np.isfinite(s):
+            raise InputError(f"--sigma (sigma) {sigma:g} does not fit the model's {x.dtype} input; "
+                             f"use a value below {float(np.finfo(x.dtype).max):.3g}")
+        e = np.random.default_rng([seed, 1]).standard_normal(x.shape).astype(x.dtype) * s
+        if not np.isfinite(x + e).all():
+            raise InputError(f"--sigma (sigma) {sigma:g} makes the perturbed batch overflow {x.dtype}; "
+                             "use a smaller --sigma")
+    return e
 
 
 def other_inputs(model: onnx.ModelProto, fed: str, rows: int, seed: int) -> dict[str, np.ndarray]:
     """Feeds for the inputs besides the scored one (seeded normal if float, zeros otherwise),
-    so a model with several inputs runs; their batch dim follows the scored batch."""
+    so a model with several inputs runs; a symbolic first dim follows the scored batch, a static
+    one is kept (a [1, 1, 1, 3] constant-like input is not a batch)."""
     feeds = {}
     for k, vi in enumerate(GraphView(model).graph_inputs):
         if vi.name == fed:
             continue
         tt = vi.type.tensor_type
         dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tt.shape.dim]
-        if dims:
+        if dims and dims[0] is None:
             dims[0] = rows
         if any(d is None for d in dims):
             raise InputError(

@@ -112,6 +112,8 @@ def watch_parent(parent_pid: int) -> None:
 def _serve(conn, job: bytes, parent_pid: int) -> None:
     """A child's life: set up once, then run one task per message until told to stop or orphaned."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if hasattr(signal, "pthread_sigmask"):  # started with SIGINT blocked (see _sigint_ignored)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     threading.Thread(target=watch_parent, args=(parent_pid,), daemon=True).start()
     try:
         from onnxscore.runtime import DEBUG_ENV
@@ -131,15 +133,20 @@ def _serve(conn, job: bytes, parent_pid: int) -> None:
             return
         if task is None:
             return
-        conn.send((_STARTED, None))
         try:
-            msg = (_DONE, fn(task))
-        except BaseException as exc:  # noqa: BLE001 - one task's failure, not the child's
-            msg = (_RAISED, Raised.of(exc))
-        try:
-            conn.send(msg)
-        except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result (pickled before writing)
-            conn.send((_RAISED, Raised.of(exc)))
+            conn.send((_STARTED, None))
+            try:
+                msg = (_DONE, fn(task))
+            except BaseException as exc:  # noqa: BLE001 - one task's failure, not the child's
+                msg = (_RAISED, Raised.of(exc))
+            try:
+                conn.send(msg)
+            except (BrokenPipeError, ConnectionError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result (pickled before writing)
+                conn.send((_RAISED, Raised.of(exc)))
+        except (BrokenPipeError, ConnectionError):  # the parent is gone (killed): nobody to answer
+            os._exit(1)
 
 
 # ============================================================================ parent side
@@ -158,15 +165,22 @@ def fork_is_safe() -> bool:
 
 @contextlib.contextmanager
 def _sigint_ignored():
-    """Ignore SIGINT while a child starts, so it inherits SIG_IGN and never runs Python's Ctrl-C handler."""
+    """Start a child that never runs Python's Ctrl-C handler: SIGINT is ignored (the child inherits
+    SIG_IGN) and blocked meanwhile, so a Ctrl-C arriving now reaches the parent when this ends
+    instead of being lost."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    blocked = hasattr(signal, "pthread_sigmask")
+    if blocked:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, old)
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 class _Child:

@@ -215,21 +215,30 @@ def load_model(src, *, fmt: str | None = None, input_shape=None) -> LoadedModel:
         _check(proto, "the given bytes")
         return LoadedModel(proto, "<bytes>")
     if isinstance(src, (str, os.PathLike)):
-        _refuse_special(src)  # before format detection, which would look into it
-        if fmt in (None, "onnx") and str(src).lower().endswith(".onnx"):
-            return load_onnx_file(src)
-        if fmt == "onnx":
-            return load_onnx_file(src)
-        from onnxscore import converters  # light module; frameworks load only when converting
-
-        kind = fmt or converters.detect_format(str(src))
-        if kind == "onnx":
-            return load_onnx_file(src)
-        with warnings.catch_warnings():  # kept in the model's metadata; the scorer reports them once
-            warnings.simplefilter("ignore", converters.ConverterWarning)
-            proto = converters.convert(str(src), fmt=kind, input_shape=input_shape)
-        _check(proto, str(src))
-        return LoadedModel(proto, str(src))
+        try:
+            return _load_path(src, fmt, input_shape)
+        except OSError as exc:  # a name too long, a folder we may not read, an I/O error: the path's fault
+            raise ModelLoadError(f"cannot read '{src}': {(exc.strerror or first_line(exc)).lower()}; "
+                                 "check the path and its permissions") from exc
     raise ModelLoadError(
         f"cannot load a model from a {type(src).__name__}; pass a path, bytes or an onnx.ModelProto"
     )
+
+
+def _load_path(src, fmt: str | None, input_shape) -> LoadedModel:
+    """load_model() of a file or framework-model path."""
+    _refuse_special(src)  # before format detection, which would look into it
+    if fmt in (None, "onnx") and str(src).lower().endswith(".onnx"):
+        return load_onnx_file(src)
+    if fmt == "onnx":
+        return load_onnx_file(src)
+    from onnxscore import converters  # light module; frameworks load only when converting
+
+    kind = fmt or converters.detect_format(str(src))
+    if kind == "onnx":
+        return load_onnx_file(src)
+    with warnings.catch_warnings():  # kept in the model's metadata; the scorer reports them once
+        warnings.simplefilter("ignore", converters.ConverterWarning)
+        proto = converters.convert(str(src), fmt=kind, input_shape=input_shape)
+    _check(proto, str(src))
+    return LoadedModel(proto, str(src))

@@ -73,7 +73,7 @@ def summary(model) -> str:
               help="Source format when the path does not tell.")
 @click.option("--input-shape", default=None,
               help="One sample's shape, e.g. 3,32,32 (PyTorch factories; models without a fixed input).")
-@click.option("--opset", type=int, default=17, show_default=True,
+@click.option("--opset", type=click.IntRange(min=7), default=17, show_default=True,
               help="ONNX opset to ask the converter for (torch.onnx uses at least 18).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 def command(src, output, fmt, input_shape, opset, force):
@@ -86,6 +86,10 @@ def command(src, output, fmt, input_shape, opset, force):
     from onnxscore.loaders import special_file_kind
     from onnxscore.outputs import check_outputs
 
+    import onnx
+
+    if opset > onnx.defs.onnx_opset_version():
+        raise InputError(f"--opset {opset} is newer than this onnx knows (at most {onnx.defs.onnx_opset_version()})")
     kind = special_file_kind(src)
     if kind:  # before format detection: a device or FIFO is never read
         raise InputError(f"'{src}' is {kind}, not a model; pass a framework model to convert")

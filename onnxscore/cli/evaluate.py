@@ -117,6 +117,11 @@ def command(csv_path, space, dataset, sample, seed, proxy, batch_size, sigma, bn
     if plot_path:
         ev.plot(res, plot_path, force=force)
         click.echo(f"plot written to {plot_path}", err=True)
+    if res.failed and res.failed >= res.n:  # nothing was scored: the report above is all nulls
+        first = res.errors[0] if res.errors else "see the report"
+        click.echo(f"onnxscore: error: none of the {res.n} models could be scored ({first})", err=True)
+        return 2
+    return 0
 
 
 def _check_outputs(outputs: dict, force: bool, csv_path, store_path, files: dict) -> None:

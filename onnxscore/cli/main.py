@@ -63,14 +63,29 @@ def _debug_environment(debug: bool):
             os.environ["ONNXSCORE_DEBUG"] = saved
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's flush at exit cannot fail a second time."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print one line on stderr and exit 2 (tracebacks only with --debug)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
+    if not args:
+        click.echo(cli.get_help(click.Context(cli, info_name="onnxscore")))
+        click.echo("onnxscore: error: no model or command given; e.g. onnxscore samples/tiny_cnn.onnx", err=True)
+        return 2
     try:
         with _debug_environment(debug):
             code = cli.main(args=args, prog_name="onnxscore", standalone_mode=False)
+            sys.stdout.flush()  # a full disk or closed pipe behind stdout shows here, not at exit
     except OnnxscoreError as exc:
         if debug:
             traceback.print_exc()
@@ -89,6 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("onnxscore: interrupted", err=True)
         return 130
+    except OSError as exc:  # the environment (full disk, closed pipe, too long a name), not a bug of ours
+        if debug:
+            traceback.print_exc()
+        _silence_stdout()
+        where = f": {exc.filename}" if exc.filename else " writing the output"
+        click.echo(f"onnxscore: error: {(exc.strerror or first_line(exc)).lower()}{where}", err=True)
+        return 2
     except Exception as exc:  # a bug of ours: still one line unless --debug
         if debug:
             traceback.print_exc()

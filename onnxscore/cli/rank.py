@@ -1,6 +1,8 @@
 """`onnxscore rank INPUTS...`: score many candidates with one batch, cache results, print a ranked table."""
 from __future__ import annotations
 
+import math
+
 import click
 
 from onnxscore.cli.options import scorer_kwargs, scoring_options, timeout_option
@@ -22,10 +24,10 @@ from onnxscore.cli.options import scorer_kwargs, scoring_options, timeout_option
 @click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
               help="SQLite result store [default: .onnxscore/results.sqlite in the working directory].")
 @click.option("--latency", is_flag=True, help="Measure inference latency (median of --latency-runs after warm-up).")
-@click.option("--latency-runs", type=int, default=20, show_default=True)
-@click.option("--latency-warmup", type=int, default=5, show_default=True)
-@click.option("--latency-threads", type=int, default=1, show_default=True, help="onnxruntime threads for latency.")
-@click.option("--latency-batch", type=int, default=1, show_default=True, help="Batch size for latency.")
+@click.option("--latency-runs", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--latency-warmup", type=click.IntRange(min=0), default=5, show_default=True)
+@click.option("--latency-threads", type=click.IntRange(min=0), default=1, show_default=True, help="onnxruntime threads for latency.")
+@click.option("--latency-batch", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size for latency.")
 @click.option("--max-params", default=None, help="Skip candidates with more parameters (e.g. 1.5M).")
 @click.option("--max-macs", default=None, help="Skip candidates with more MACs per sample (e.g. 100M).")
 @click.option("--max-latency-ms", type=float, default=None, help="Skip slower candidates (implies --latency).")
@@ -60,6 +62,8 @@ def command(inputs, proxy, space, sample, dataset, workers, threads, top, csv_pa
         raise InputError(f"--workers must be 0 or more (got {workers})")
     if threads < 0:
         raise InputError(f"--threads must be 0 or more (got {threads})")
+    if max_latency_ms is not None and not (math.isfinite(max_latency_ms) and max_latency_ms > 0):
+        raise InputError(f"--max-latency-ms must be a positive number of milliseconds (got {max_latency_ms})")
     if pareto and pareto_cost == "latency" and not latency:
         raise InputError("--pareto-cost latency needs --latency (or use --pareto-cost macs)")
     skw = scorer_kwargs(kw)

@@ -82,6 +82,11 @@ def load_factory(spec: str):
                 f"cannot import '{mod_name}' for '{spec}' ({exc}); run from the folder that holds "
                 "the package or add it to PYTHONPATH"
             ) from None
+        except InputError:
+            raise
+        except Exception as exc:  # the user's module fails to import: say where, not "internal error"
+            raise ConverterError(f"importing '{mod_name}' for '{spec}' failed: {type(exc).__name__}: "
+                                 f"{first_line(exc, '')}") from exc
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -96,6 +101,8 @@ def load_factory(spec: str):
         made = obj()
     except TypeError as exc:
         raise InputError(f"the factory '{spec}' must be callable without arguments ({first_line(exc)})") from exc
+    except Exception as exc:  # the user's code failed, not onnxscore
+        raise ConverterError(f"the factory '{spec}' raised {type(exc).__name__}: {first_line(exc, '')}") from exc
     if not isinstance(made, torch.nn.Module):
         raise InputError(f"the factory '{spec}' returned a {type(made).__name__}, not a torch.nn.Module")
     return made
