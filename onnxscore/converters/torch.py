@@ -21,9 +21,9 @@ import warnings
 
 import onnx
 
-from onnxscore.converters._extras import first_line, quiet_loggers, require, stdout_to_stderr
+from onnxscore.converters._extras import quiet_loggers, require, stdout_to_stderr
 from onnxscore.converters.detect import torch_spec
-from onnxscore.errors import ConverterError, InputError
+from onnxscore.errors import ConverterError, InputError, first_line
 
 EXTRA = "torch"
 MIN_OPSET = 18  # the dynamo exporter's lowest; asking for 17 only prints a failed down-conversion
