@@ -26,6 +26,7 @@ from onnxscore.isolate import DEFAULT_TIMEOUT_S, Outcome, failure_reason, limit_
 from onnxscore.store import content_hash, ResultStore, canonical_json, file_hash
 
 EDGE_METRIC = "edge"
+EDGE_REVISION = 2  # 2: shapes from an onnxruntime run where inference gives up; Linear on 3-D inputs
 LATENCY_METRIC = "latency"
 CRASH_ATTEMPTS = 2  # a candidate whose worker dies is run once more in a fresh worker, then recorded as failed
 
@@ -207,7 +208,8 @@ class RankSettings:
         return canonical_json(s)
 
     def edge_key(self) -> str:
-        return canonical_json({"input_shape": self.input_shape, "onnxscore": _version()})
+        """Key of the cost metrics; EDGE_REVISION changes whenever their computation does."""
+        return canonical_json({"input_shape": self.input_shape, "onnxscore": _version(), "revision": EDGE_REVISION})
 
     def latency_key(self) -> str | None:
         if self.latency is None:
@@ -274,19 +276,26 @@ def _edge_metrics(model, settings: RankSettings) -> dict:
     """params, MACs (per op type) and peak activation memory of one model."""
     from onnxscore.edge.macs import _load, count_macs_from_shapes, infer_static_shapes
     from onnxscore.edge.memory import peak_from_shapes
-    from onnxscore.graph.params import count_params
+    from onnxscore.graph.params import count_params_with_source
 
     proto = _load(model)
-    out: dict[str, Any] = {"params": int(count_params(proto))}
+    params, params_source = count_params_with_source(proto)
+    out: dict[str, Any] = {"params": int(params)}
     try:
-        info = infer_static_shapes(proto, settings.input_shape)
+        info = infer_static_shapes(model, settings.input_shape)  # keeps the external-data folder
     except Exception as exc:  # noqa: BLE001 - e.g. symbolic sizes without --input-shape: keep params
         out.update(macs=None, peak_activation_bytes=None, shape_error=_one_line(exc))
         return out
     macs = count_macs_from_shapes(info)
     mem = peak_from_shapes(info)
     out.update(macs=macs.total, macs_by_op_type=macs.by_op_type, macs_unknown_nodes=len(macs.unknown),
-               peak_activation_bytes=mem.peak_bytes)
+               peak_activation_bytes=mem.peak_bytes, shape_source=macs.shape_source)
+    if params_source:
+        out["params_source"] = params_source
+    if macs.unknown:  # the total is a lower bound: say so in the row instead of ranking on it silently
+        names = ", ".join(macs.unknown[:3]) + (", ..." if len(macs.unknown) > 3 else "")
+        out["macs_note"] = (f"macs is a lower bound: {len(macs.unknown)} node(s) without shapes not counted "
+                            f"({names})" + (f"; {macs.runtime_error}" if macs.runtime_error else ""))
     return out
 
 
@@ -426,6 +435,23 @@ def _ray_failure(ray, exc: Exception) -> str:
     return f"Ray task failed: {_one_line(exc)}"
 
 
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse a Ray address whose host:port does not answer (ray.init would retry for minutes)."""
+    import socket
+
+    if str(address).lower() == "auto":
+        return
+    hostport = str(address).split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"--ray {address!r} is not host:port (e.g. 10.0.0.5:6379), 'auto' or 'local'")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise InputError(f"cannot reach the Ray cluster at {address!r} ({exc.strerror or first_line(exc)}); "
+                         "start one with `ray start --head` or pass --ray local") from None
+
+
 def run_ray(tasks: Sequence[Task], settings: RankSettings, address: str, workers: int | None,
             on_result: Callable, timeout_s: float | None = None) -> None:
     """Run tasks as Ray remote functions ('local' starts a private instance, 'auto' joins a running cluster).
@@ -446,6 +472,7 @@ def run_ray(tasks: Sequence[Task], settings: RankSettings, address: str, workers
             ray.init(num_cpus=workers or default_workers(), include_dashboard=False,
                      log_to_driver=False, logging_level=logging.WARNING, runtime_env={"env_vars": env})
         else:
+            _check_reachable(address)
             try:
                 ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING,
                          runtime_env={"env_vars": env})
@@ -728,6 +755,8 @@ def _collect(cands: Sequence[Candidate], store: ResultStore, settings: RankSetti
         msgs = [e.split(": ", 1)[1] if ": " in e else e for e in errs]
         if len(errs) > 1 and len(set(msgs)) == 1:
             errs = [msgs[0]]
+        if ev.get("macs_note"):
+            errs.append(ev["macs_note"])
         row["status"], row["error"] = status, ("; ".join(errs) or None)
         rows.append(row)
     _assign_ranks(rows, settings.proxies)

@@ -10,6 +10,10 @@ What tf2onnx does by default, and what this module changes (ECOSYSTEM.md section
   on one tensor become one); it is replaced by a copy that never merges activation ops. Keras
   PReLU is written as relu(x) - alpha*relu(-x): the relu(-x) half is rewritten as Max(-x, 0) so
   the PReLU counts as one site. ReLU6 arrives as Clip(0, 6), LeakyReLU as LeakyRelu.
+- Captured constants (a Normalization layer's mean/variance) would become graph inputs: they are
+  folded in as initializers. Exact GELU's Erfc (no ONNX op) is written as 1 - Erf. A failure is
+  reported with the Keras layer (and class) whose TensorFlow ops tf2onnx could not convert.
+- params: Keras's trainable count is recorded in metadata_props (onnxscore.graph.params).
 """
 from __future__ import annotations
 
@@ -189,7 +193,8 @@ def convert_keras_model(model, *, input_shape=None, opset: int = 17):
     notes = []
     with batchnorm_in_training_mode(model) as bns:
         frozen = [b.name for b in bns if not b.trainable]
-        proto = _run_tf2onnx(tf, fn, specs, opset)
+        proto = _run_tf2onnx(tf, fn, specs, opset, layers=_layers(model))
+    record_trainable_params(proto, model)
     if frozen:
         notes.append(
             f"{len(frozen)} Keras BatchNormalization layer(s) are frozen (trainable=False), so Keras "
@@ -276,7 +281,7 @@ def _version_label() -> str:
     return f"tf2onnx {tf2onnx.__version__}"
 
 
-def _run_tf2onnx(tf, fn, specs, opset) -> onnx.ModelProto:
+def _run_tf2onnx(tf, fn, specs, opset, layers=()) -> onnx.ModelProto:
     import tf2onnx
 
     from onnxscore.converters import check_supported
@@ -284,15 +289,100 @@ def _run_tf2onnx(tf, fn, specs, opset) -> onnx.ModelProto:
     try:
         with stdout_to_stderr(), quiet_loggers("tf2onnx", "tensorflow", level=60), \
                 keep_duplicate_activations():
+            concrete = fn.get_concrete_function(*specs)  # the trace from_function reuses (same signature)
             proto, _ = tf2onnx.convert.from_function(fn, input_signature=specs, opset=opset)
     except (InputError, ConverterError):
         raise
     except Exception as exc:
-        raise ConverterError(f"tf2onnx failed: {first_line(exc)}; {_HINT}") from exc
-    check_supported(proto, "tf2onnx", _HINT)
+        raise ConverterError(f"{_layer_of(str(exc), layers)}tf2onnx failed: {first_line(exc)}; {_HINT}") from exc
+    fold_captured_constants(proto, concrete, tf)
+    rewrite_erfc(proto)
+    try:
+        check_supported(proto, "tf2onnx", _HINT)
+    except ConverterError as exc:
+        raise ConverterError(f"{_layer_of(_unknown_op_node(proto), layers)}{exc}") from exc
     split_prelu(proto)
     fuse_hard_activations(proto)
     return proto
+
+
+def record_trainable_params(proto: onnx.ModelProto, model) -> None:
+    """Store Keras's count of trainable weights in metadata_props: tf2onnx folds zero biases and
+    unit BatchNorm scales of an untrained model into constants, so the graph holds fewer (MobileNetV2:
+    3,469,760 against Keras's 3,504,872). The graph count is stored beside it so a later edit of the
+    graph makes onnxscore.graph.params fall back to counting the graph."""
+    from onnxscore.converters import fold_clip_bounds, prune_dead
+    from onnxscore.graph import params
+
+    fold_clip_bounds(proto)  # finalize() runs both again as no-ops: the graph counted here is final
+    prune_dead(proto)
+    trainable = int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+    meta = {params.SOURCE_KEY: str(trainable), params.GRAPH_KEY: str(params.count_graph_params(proto)),
+            params.SOURCE_LABEL: "Keras count_params of the trainable weights"}
+    keep = [p for p in proto.metadata_props if p.key not in meta]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(keep)
+    for k, v in meta.items():
+        proto.metadata_props.add(key=k, value=v)
+
+
+def rewrite_erfc(model: onnx.ModelProto) -> int:
+    """Exact GELU traces to TensorFlow's Erfc, which tf2onnx passes through as an op ONNX lacks:
+    write each as 1 - Erf(x) (same value; ONNX has Erf). Returns how many."""
+    count = 0
+    for node in model.graph.node:
+        if node.op_type != "Erfc" or node.domain not in ("", "ai.onnx"):
+            continue
+        erf = node.output[0] + "_onnxscore_erf"
+        one = node.output[0] + "_onnxscore_one"
+        model.graph.node.append(onnx.helper.make_node("Erf", [node.input[0]], [erf], name=node.name + "_erf"))
+        model.graph.initializer.append(numpy_helper.from_array(np.array(1.0, dtype=np.float32), one))
+        node.op_type, node.input[:] = "Sub", [one, erf]
+        count += 1
+    if count:  # the new Erf nodes were appended: restore a topological order
+        from onnxscore.edge.memory import topological_order
+
+        order = topological_order(model.graph)
+        del model.graph.node[:]
+        model.graph.node.extend(order)
+    return count
+
+
+def fold_captured_constants(proto: onnx.ModelProto, concrete, tf) -> int:
+    """Captured tensors of the trace (a Normalization layer's mean and variance, fixed when the layer
+    is built) reach tf2onnx as placeholders and become graph inputs the user would have to feed; turn
+    each into an initializer holding the captured value. Returns how many."""
+    captured = {}
+    for value, placeholder in zip(concrete.captured_inputs, concrete.graph.internal_captures):
+        if placeholder.dtype != tf.dtypes.resource:
+            captured[placeholder.name] = np.asarray(value)
+    inputs = [i for i in proto.graph.input if i.name in captured]
+    for vi in inputs:
+        proto.graph.initializer.append(numpy_helper.from_array(captured[vi.name], vi.name))
+        proto.graph.input.remove(vi)
+    return len(inputs)
+
+
+def _layer_of(text: str, layers) -> str:
+    """"Keras layer 'NAME' (Class): " for the layer whose name is a component of the TensorFlow op
+    path in `text` (TF names ops by layer, e.g. model/block1_gelu/Erfc), else ""; longest name first
+    so 'conv2d_1' wins over 'conv2d'. Keras may suffix a traced name with _N, which is accepted."""
+    import re
+
+    parts = set(re.split(r"[/:\s'\"\[\](),]+", text or ""))
+    for layer in sorted(layers, key=lambda lyr: -len(lyr.name)):
+        name = layer.name
+        if name in parts or any(p.startswith(name + "_") and p[len(name) + 1:].isdigit() for p in parts):
+            return f"Keras layer '{name}' ({type(layer).__name__}): "
+    return ""
+
+
+def _unknown_op_node(proto: onnx.ModelProto) -> str:
+    """Name of the first node whose op ONNX does not define (tf2onnx keeps the TensorFlow op path)."""
+    for node in proto.graph.node:
+        if node.domain in ("", "ai.onnx") and not onnx.defs.has(node.op_type, node.domain):
+            return node.name
+    return ""
 
 
 def split_prelu(model: onnx.ModelProto) -> int:

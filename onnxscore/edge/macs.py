@@ -4,9 +4,17 @@ No maintained library fits onnxscore's dependency set (onnx-tool, thop, fvcore, 
 framework-bound or extra dependencies), so this is a small counter over `onnx.shape_inference` output.
 Convention (xautodl / NAS-Bench-201): only Conv/ConvTranspose/Gemm/MatMul (and their quantized forms) are
 charged; Conv = k_h*k_w*Cin/groups*Cout*Hout*Wout, Gemm = M*K*N plus M*N for a bias input, MatMul =
-(batch dims)*M*K*N. A Conv bias is not charged (an exported, BN-folded conv gains one the source net did
+(batch dims)*M*K*N, plus one per output element when its only consumer is an Add of a constant vector (a
+Linear on a 3-D input, which exporters write as MatMul + Add: the same layer as a Gemm with a bias, so it
+is charged the same). Attention's activation-by-activation MatMuls count as MatMuls. A Conv bias is not charged (an exported, BN-folded conv gains one the source net did
 not have). Counts are per sample: a symbolic batch dim is set to 1, a static batch B divides the total.
 Nodes inside If/Loop/Scan bodies are not counted (reported in `subgraph_nodes`).
+
+Shapes: `onnx.shape_inference` on a weight-free copy with the real input shape; when it leaves a counted
+node (or any activation) unsized, as it does on torch.onnx's optimize=False graphs, the missing shapes are
+recorded from one onnxruntime run of the model (onnxscore.edge.runshapes). A counted node that is still
+unsized is listed in `unknown` (its MACs are not in the total, which is then a lower bound), never dropped
+silently.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ class ShapeInfo:
     batch: int
     data_inputs: list[str] = field(default_factory=list)
     subgraph_nodes: int = 0
+    source: str = "shape inference"  # or "shape inference + onnxruntime run"
+    runtime_error: str | None = None  # why the onnxruntime run that should have filled the gaps failed
 
 
 @dataclass
@@ -47,6 +57,8 @@ class MacReport:
     batch: int = 1
     unknown: list[str] = field(default_factory=list)
     subgraph_nodes: int = 0
+    shape_source: str = "shape inference"
+    runtime_error: str | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
@@ -56,6 +68,8 @@ class MacReport:
             "batch_divided_by": self.batch,
             "unknown_nodes": list(self.unknown),
             "subgraph_nodes": self.subgraph_nodes,
+            "shape_source": self.shape_source,
+            "runtime_error": self.runtime_error,
         }
 
 
@@ -122,8 +136,10 @@ def _per_sample_shape(name: str, dims: list | None, axis0_batch: bool, input_sha
     return out
 
 
-def infer_static_shapes(model, input_shape: Sequence[int] | None = None) -> ShapeInfo:
-    """Shape-infer a weight-free copy of `model` with the batch fixed at 1 (or kept when static) and return all shapes."""
+def infer_static_shapes(model, input_shape: Sequence[int] | None = None, *, run: bool = True) -> ShapeInfo:
+    """Shape-infer a weight-free copy of `model` with the batch fixed at 1 (or kept when static) and return all shapes;
+    with `run`, shapes inference leaves unknown are recorded from one onnxruntime run when a counted node needs them."""
+    external_dir = getattr(model, "external_dir", None)
     m = _load(model)
     if any(f for f in m.functions):
         try:
@@ -196,7 +212,33 @@ def infer_static_shapes(model, input_shape: Sequence[int] | None = None) -> Shap
                 if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
                     shapes[node.output[0]] = [int(d) for d in a.t.dims]
                     elem_types[node.output[0]] = a.t.data_type
-    return ShapeInfo(shapes, elem_types, weights, g, batch, data_inputs, subgraph_nodes)
+    info = ShapeInfo(shapes, elem_types, weights, g, batch, data_inputs, subgraph_nodes)
+    if run and _unsized_counted(info):
+        _fill_from_run(info, m, new_inputs, external_dir)
+    return info
+
+
+def _unsized_counted(info: ShapeInfo) -> list[onnx.NodeProto]:
+    """Counted nodes whose MACs the current shapes cannot give."""
+    def s(name):
+        return info.shapes.get(name) if name else None
+
+    return [n for n in info.graph.node
+            if n.domain in ("", "ai.onnx") and n.op_type in _COUNTERS and _COUNTERS[n.op_type](n, s) is None]
+
+
+def _fill_from_run(info: ShapeInfo, model: onnx.ModelProto, inputs: list, external_dir: str | None) -> None:
+    """Record every unsized activation from one onnxruntime run (the memory walk needs them too)."""
+    from onnxscore.edge.runshapes import record_shapes
+
+    missing = [o for n in info.graph.node for o in n.output
+               if o and o not in info.weights and info.shapes.get(o) is None]
+    feeds = {vi.name: ([d.dim_value for d in vi.type.tensor_type.shape.dim], vi.type.tensor_type.elem_type)
+             for vi in inputs}
+    got, err = record_shapes(model, feeds, missing, external_dir)
+    info.shapes.update(got)
+    info.source = "shape inference + onnxruntime run"
+    info.runtime_error = err
 
 
 def _count_nodes(g: onnx.GraphProto) -> int:
@@ -300,6 +342,17 @@ _COUNTERS = {
 COUNTED_OP_TYPES = tuple(_COUNTERS)
 
 
+def _matmul_bias(y: str, users: list[onnx.NodeProto], info: ShapeInfo) -> int:
+    """Output elements of MatMul output `y` when its only reader adds a constant vector over the last axis."""
+    if len(users) != 1 or users[0].op_type != "Add" or len(users[0].input) != 2:
+        return 0
+    other = [i for i in users[0].input if i != y]
+    shp, b = info.shapes.get(y), info.shapes.get(other[0]) if len(other) == 1 else None
+    if other and other[0] in info.weights and shp and b and prod(b) == b[-1] == shp[-1]:
+        return prod(shp)
+    return 0
+
+
 def count_macs(model, input_shape: Sequence[int] | None = None) -> MacReport:
     """MACs per sample of `model` (path, bytes or ModelProto) over Conv/ConvTranspose/Gemm/MatMul, per op type."""
     info = infer_static_shapes(model, input_shape)
@@ -314,6 +367,11 @@ def count_macs_from_shapes(info: ShapeInfo) -> MacReport:
 
     by_op: dict[str, int] = {}
     unknown: list[str] = []
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in info.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    outputs = {o.name for o in info.graph.output}
     for node in info.graph.node:
         fn = _COUNTERS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
         if fn is None:
@@ -322,8 +380,10 @@ def count_macs_from_shapes(info: ShapeInfo) -> MacReport:
         if macs is None:
             unknown.append(node.name or f"{node.op_type}->{node.output[0]}")
             continue
+        if node.op_type == "MatMul" and node.output[0] not in outputs:
+            macs += _matmul_bias(node.output[0], readers.get(node.output[0], []), info)
         by_op[node.op_type] = by_op.get(node.op_type, 0) + int(macs)
     b = max(int(info.batch), 1)
     by_op = {k: int(round(v / b)) for k, v in by_op.items()}
-    return MacReport(sum(by_op.values()), by_op, b, unknown, info.subgraph_nodes)
+    return MacReport(sum(by_op.values()), by_op, b, unknown, info.subgraph_nodes, info.source, info.runtime_error)
 

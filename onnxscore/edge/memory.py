@@ -3,7 +3,8 @@
 An estimate, not a measurement: each tensor is taken as allocated when its producer runs and freed after
 its last consumer (graph inputs from the start, graph outputs to the end); weights (initializers and
 Constant outputs) are reported apart; in-place reuse, aliasing (Reshape) and an executor's arena or
-workspace buffers are ignored. Shapes come from `onnx.shape_inference` with the batch set to 1.
+workspace buffers are ignored. Shapes come from `onnx.shape_inference` with the batch set to 1, and from
+one onnxruntime run where inference leaves them unknown (onnxscore.edge.macs.infer_static_shapes).
 """
 
 from __future__ import annotations

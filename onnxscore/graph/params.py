@@ -1,10 +1,20 @@
-"""Count trainable parameters of an ONNX graph (what NAS papers call "params")."""
+"""Count trainable parameters of an ONNX graph (what NAS papers call "params").
+
+The graph count is what the ONNX file holds. A converter can fold weights away (tf2onnx drops
+zero biases and unit BatchNorm scales of an untrained Keras model), so the Keras converter records
+Keras's own trainable count in the model's metadata_props; it is preferred while the graph is the one
+it was recorded for (the graph count stored beside it still matches), and the source is reported.
+"""
 from __future__ import annotations
 
 import numpy as np
 import onnx
 
 from onnxscore.graph.view import GraphView
+
+SOURCE_KEY = "onnxscore.trainable_params"  # the source framework's trainable parameter count
+GRAPH_KEY = "onnxscore.graph_params"  # the graph count when SOURCE_KEY was recorded (staleness check)
+SOURCE_LABEL = "onnxscore.params_source"  # e.g. "keras count_params of trainable weights"
 
 
 def _bn_running_stats(view: GraphView) -> set[str]:
@@ -21,7 +31,7 @@ FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProt
                onnx.TensorProto.BFLOAT16}
 
 
-def count_params(model: onnx.ModelProto) -> int:
+def count_graph_params(model: onnx.ModelProto) -> int:
     """Elements of float weight tensors (initializers and Constant nodes) with more than one
     element, excluding BatchNorm running statistics. Scalars (a Clip bound, a multiply by 0)
     are constants, not parameters."""
@@ -41,3 +51,23 @@ def count_params(model: onnx.ModelProto) -> int:
                 size = int(np.prod(a.t.dims)) if len(a.t.dims) else 1
                 total += size if size > 1 else 0
     return total
+
+
+def count_params_with_source(model: onnx.ModelProto) -> tuple[int, str | None]:
+    """(params, source): the recorded source-framework count and its label when it applies to this
+    graph, else (the graph count, None)."""
+    graph = count_graph_params(model)
+    meta = {p.key: p.value for p in model.metadata_props}
+    try:
+        recorded, at = int(meta[SOURCE_KEY]), int(meta[GRAPH_KEY])
+    except (KeyError, ValueError):
+        return graph, None
+    if at != graph or recorded < 0:  # the graph changed since conversion: its own count is the truth
+        return graph, None
+    return recorded, meta.get(SOURCE_LABEL, "recorded by the converter")
+
+
+def count_params(model: onnx.ModelProto) -> int:
+    """Trainable parameters: the source framework's count when the converter recorded one for this
+    graph (see the module docstring), else the graph count."""
+    return count_params_with_source(model)[0]
