@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 
 import numpy as np
 import onnx
@@ -37,9 +38,33 @@ def _tf():
     """Import TensorFlow, Keras (TF backend) and tf2onnx, or explain which extra is missing."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    tf = require("tensorflow", EXTRA)
-    tf2onnx = require("tf2onnx", EXTRA)
+    with _native_stderr_hidden():  # TensorFlow's C++ start-up lines (absl, oneDNN) ignore the level
+        tf = require("tensorflow", EXTRA)
+        tf2onnx = require("tf2onnx", EXTRA)
     return tf, tf2onnx
+
+
+@contextlib.contextmanager
+def _native_stderr_hidden():
+    """Point file descriptor 2 at /dev/null while TensorFlow loads (kept with --debug)."""
+    from onnxscore.runtime import DEBUG_ENV
+
+    if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+        yield
+        return
+    sys.stderr.flush()
+    try:
+        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    except OSError:  # no real file descriptors: nothing to hide
+        yield
+        return
+    os.dup2(null, 2)
+    os.close(null)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _keras():

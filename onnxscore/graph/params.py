@@ -31,15 +31,28 @@ FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProt
                onnx.TensorProto.BFLOAT16}
 
 
+def _read_names(graph: onnx.GraphProto) -> set[str]:
+    """Tensors some node reads (in this graph or a nested body), or that are graph outputs: an
+    initializer nothing reads is not a weight of the network."""
+    names = {o.name for o in graph.output}
+    for n in graph.node:
+        names.update(n.input)
+        for a in n.attribute:
+            for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                names |= _read_names(g)
+    return names
+
+
 def count_graph_params(model: onnx.ModelProto) -> int:
-    """Elements of float weight tensors (initializers and Constant nodes) with more than one
-    element, excluding BatchNorm running statistics. Scalars (a Clip bound, a multiply by 0)
+    """Elements of float weight tensors (initializers some node reads, and Constant nodes) with more
+    than one element, excluding BatchNorm running statistics. Scalars (a Clip bound, a multiply by 0)
     are constants, not parameters."""
     view = GraphView(model)
     skip = _bn_running_stats(view)
+    read = _read_names(model.graph)
     total = 0
     for t in model.graph.initializer:
-        if t.name in skip or t.data_type not in FLOAT_TYPES:
+        if t.name in skip or t.name not in read or t.data_type not in FLOAT_TYPES:
             continue
         size = int(np.prod(t.dims)) if len(t.dims) else 1
         total += size if size > 1 else 0
