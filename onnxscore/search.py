@@ -385,7 +385,6 @@ def regularized_evolution(run: _Run, population: int = POPULATION, tournament: i
 def resolve_space(space, space_kwargs: dict | None):
     """(registry name, instance, kwargs) from a registered name or a SearchSpace instance."""
     from onnxscore.spaces import get_space
-    from onnxscore.spaces import toy as _toy  # noqa: F401  (registers "toy" and "mobilenet-like")
     from onnxscore.spaces.base import SearchSpace
 
     kwargs = dict(space_kwargs or {})
