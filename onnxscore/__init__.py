@@ -1,8 +1,22 @@
-"""onnxscore: training-free NAS proxies (ePADS, NASWOT, SWAP) for any ONNX model."""
+"""onnxscore: training-free NAS proxies (ePADS, NASWOT, SWAP) for any ONNX model.
+
+The scoring API loads on first use (PEP 562), so `import onnxscore` and the CLI start without
+onnx and onnxruntime until a command needs them."""
 __version__ = "0.1.0"
 
 from onnxscore.errors import OnnxscoreError  # noqa: E402
-from onnxscore.scorer import ScoreResult, Scorer, score  # noqa: E402
+
+_LAZY = {"ScoreResult": "onnxscore.scorer", "Scorer": "onnxscore.scorer", "score": "onnxscore.scorer"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'onnxscore' has no attribute {name!r}")
 
 
 def list_proxies() -> list[str]:

@@ -151,10 +151,15 @@ def _serve(conn, job: bytes, parent_pid: int) -> None:
 
 # ============================================================================ parent side
 
+FORK_UNSAFE_MODULES = ("tensorflow", "torch", "paddle", "jax", "ray")
+
+
 def fork_is_safe() -> bool:
     """Whether forking this process gives a sound child: Linux, no other Python thread, and no live
     onnxruntime session (a forked child would inherit a session whose threads it does not have)."""
     if not sys.platform.startswith("linux") or threading.active_count() > 1:
+        return False
+    if any(m in sys.modules for m in FORK_UNSAFE_MODULES):  # native thread pools and locks a child would inherit
         return False
     ort = sys.modules.get("onnxruntime")
     if ort is None:

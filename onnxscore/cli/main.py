@@ -4,13 +4,25 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import signal
 import sys
 import traceback
 
-import click
 
-from onnxscore import __version__
-from onnxscore.errors import OnnxscoreError, first_line
+def _interrupted_while_starting(signum, frame):  # noqa: ARG001 - signal handler signature
+    """Ctrl-C before main() runs (Python still importing): one line, no traceback."""
+    os.write(2, b"onnxscore: interrupted\n")
+    os._exit(130)
+
+
+_AS_COMMAND = __name__ == "__main__" or os.path.basename(sys.argv[0]).split(".")[0] == "onnxscore"
+if _AS_COMMAND and signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # the command, not an import
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+import click  # noqa: E402
+
+from onnxscore import __version__  # noqa: E402
+from onnxscore.errors import OnnxscoreError, first_line  # noqa: E402
 
 # Each name is a module onnxscore/cli/<name>.py exposing a click command called `command`.
 SUBCOMMANDS = ["score", "proxies", "rank", "convert", "evaluate", "search"]
@@ -76,6 +88,10 @@ def _silence_stdout() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print one line on stderr and exit 2 (tracebacks only with --debug)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
+        if args and not {"-h", "--help", "--version"} & set(args):
+            import onnxscore.scorer  # noqa: F401  (numpy, onnx, onnxruntime: a Ctrl-C here exits quietly too)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here Ctrl-C raises KeyboardInterrupt
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     if not args:
