@@ -24,3 +24,28 @@ def shared_data() -> Path:
     if not (d / "nb201_accuracies.csv").exists():
         pytest.skip(f"ground-truth data not found at {d} (set ONNXSCORE_DATA to the shared/data folder)")
     return d
+
+
+@pytest.fixture()
+def tmpfs(tmp_path):
+    """mount(size_kb) -> a folder on a tmpfs of that size (root can mount one; skipped where not
+    permitted), unmounted afterwards: a real full disk for the tests."""
+    import shutil
+    import subprocess
+
+    mounted = []
+
+    def mount(size_kb: int) -> Path:
+        d = tmp_path / f"disk{len(mounted)}"
+        d.mkdir()
+        if shutil.which("mount") is None:
+            pytest.skip("no mount command here")
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(d)], capture_output=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+        mounted.append(d)
+        return d
+
+    yield mount
+    for d in mounted:
+        subprocess.run(["umount", str(d)], check=False)

@@ -214,18 +214,9 @@ def test_full_store_names_the_disk_and_keeps_what_was_committed(tmp_path):
 
 
 @pytest.fixture()
-def tiny_disk(tmp_path):
-    d = tmp_path / "disk"
-    d.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command here")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(d)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
-    try:
-        yield d
-    finally:
-        subprocess.run(["umount", str(d)], check=False)
+def tiny_disk(tmpfs):
+    """A 96 KiB tmpfs."""
+    return tmpfs(96)
 
 
 def test_store_on_a_really_full_disk(tiny_disk):
