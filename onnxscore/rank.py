@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Sequence
 from onnxscore.edge.pareto import Budget, human, pareto_front
 from onnxscore.errors import InputError, MissingExtraError, OnnxscoreError, first_line
 from onnxscore.isolate import DEFAULT_TIMEOUT_S, Outcome, failure_reason, limit_reason
-from onnxscore.store import content_hash, ResultStore, canonical_json, file_hash
+from onnxscore.store import content_hash, ResultStore, canonical_json, file_hash, hash_and_find
 
 EDGE_METRIC = "edge"
 EDGE_REVISION = 2  # 2: shapes from an onnxruntime run where inference gives up; Linear on 3-D inputs
@@ -72,22 +72,6 @@ def find_onnx_files(inputs: Iterable[str | os.PathLike]) -> list[Path]:
 _EXTERNAL_MARK = b"location"  # the key of every external-data entry; absent from the bytes => no external data
 
 
-def _hash_and_find(path: str | os.PathLike, needle: bytes, chunk: int = 1 << 20) -> tuple[str, bool]:
-    """(sha256 of the file, whether `needle` occurs in it), in one chunked read."""
-    h = hashlib.sha256()
-    found, tail = False, b""
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                break
-            h.update(b)
-            if not found:
-                found = needle in tail + b
-                tail = b[-(len(needle) - 1):]
-    return h.hexdigest(), found
-
-
 def _data_file_hash(path: str) -> str | None:
     """sha256 of an external-data file; None when it is missing or not a regular file (never opened
     then: a location naming /dev/zero must not be read forever; the loader reports it)."""
@@ -109,7 +93,7 @@ def file_key(path: str | os.PathLike) -> str:
     plain file hash (as before, so existing stores stay valid)."""
     from onnxscore.loaders import external_data_files
 
-    digest, mentions = _hash_and_find(path, _EXTERNAL_MARK)
+    digest, mentions = hash_and_find(path, _EXTERNAL_MARK)
     files = external_data_files(path) if mentions else []
     if not files:
         return digest

@@ -72,16 +72,25 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def file_hash(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+def file_hash(path: str | os.PathLike) -> str:
     """sha256 of a file, read in chunks (the model is not parsed)."""
+    return hash_and_find(path)[0]
+
+
+def hash_and_find(path: str | os.PathLike, needle: bytes | None = None, chunk: int = 1 << 20) -> tuple[str, bool]:
+    """(sha256 of the file, whether `needle` occurs in it), in one chunked read."""
     h = hashlib.sha256()
+    found, tail = False, b""
     with open(path, "rb") as f:
         while True:
             b = f.read(chunk)
             if not b:
                 break
             h.update(b)
-    return h.hexdigest()
+            if needle and not found:
+                found = needle in tail + b
+                tail = b[-(len(needle) - 1):] if len(needle) > 1 else b""
+    return h.hexdigest(), found
 
 
 def _table_layout(con: sqlite3.Connection, table: str) -> list[tuple]:
