@@ -28,6 +28,7 @@ from onnxscore.store import content_hash, ResultStore, canonical_json, file_hash
 EDGE_METRIC = "edge"
 EDGE_REVISION = 2  # 2: shapes from an onnxruntime run where inference gives up; Linear on 3-D inputs
 LATENCY_METRIC = "latency"
+LATENCY_GRAPH = "inference"  # latency is timed on onnxscore.edge.inference_graph's form of the model
 CRASH_ATTEMPTS = 2  # a candidate whose worker dies is run once more in a fresh worker, then recorded as failed
 
 
@@ -198,7 +199,8 @@ class RankSettings:
     def latency_key(self) -> str | None:
         if self.latency is None:
             return None
-        return canonical_json({**self.latency, "input_shape": self.input_shape, "onnxscore": _version()})
+        return canonical_json({**self.latency, "input_shape": self.input_shape, "onnxscore": _version(),
+                               "graph": LATENCY_GRAPH})
 
 
 @dataclass

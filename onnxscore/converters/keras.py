@@ -13,12 +13,14 @@ What tf2onnx does by default, and what this module changes (ECOSYSTEM.md section
 - Captured constants (a Normalization layer's mean/variance) would become graph inputs: they are
   folded in as initializers. Exact GELU's Erfc (no ONNX op) is written as 1 - Erf. A failure is
   reported with the Keras layer (and class) whose TensorFlow ops tf2onnx could not convert.
-- params: Keras's trainable count is recorded in metadata_props (onnxscore.graph.params).
+- params: Keras's trainable count is recorded in metadata_props (onnxscore.graph.params), and the
+  tensors holding each BN layer's batch moments, so latency can be timed on the inference graph.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 
 import numpy as np
@@ -156,6 +158,37 @@ def batchnorm_in_training_mode(model):
 
 
 @contextlib.contextmanager
+def plain_grouped_convolutions():
+    """Trace every Keras convolution as one tf.nn.convolution, grouped ones included.
+
+    Keras 3 runs a grouped convolution (and a channels-first 3-D one) on TensorFlow inside a nested
+    XLA-compiled function, because TensorFlow's CPU kernels lack them; tf2onnx sees that function as an
+    opaque StatefulPartitionedCall. The plain op has the same value and becomes one ONNX Conv with
+    `group`. Only the trace uses it: nothing is run on TensorFlow's CPU kernel."""
+    tf = _tf()[0]
+    try:
+        from keras.src.backend.tensorflow import nn as tf_nn
+        to_tf_format = tf_nn._convert_data_format
+        original = tf_nn.conv
+    except (ImportError, AttributeError):  # another Keras layout: keep its own conv
+        yield
+        return
+
+    def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+        from keras.src import backend
+
+        fmt = to_tf_format(backend.standardize_data_format(data_format), len(inputs.shape))
+        return tf.nn.convolution(inputs, kernel, strides, padding.upper(), data_format=fmt,
+                                 dilations=dilation_rate)
+
+    tf_nn.conv = conv
+    try:
+        yield
+    finally:
+        tf_nn.conv = original
+
+
+@contextlib.contextmanager
 def keep_duplicate_activations():
     """Swap tf2onnx's merge_duplication optimizer for one that never merges activation nodes."""
     import tf2onnx.optimizer as opt
@@ -216,10 +249,11 @@ def convert_keras_model(model, *, input_shape=None, opset: int = 17):
 
     fn = tf.function(forward)
     notes = []
-    with batchnorm_in_training_mode(model) as bns:
+    with batchnorm_in_training_mode(model) as bns, plain_grouped_convolutions():
         frozen = [b.name for b in bns if not b.trainable]
         proto = _run_tf2onnx(tf, fn, specs, opset, layers=_layers(model))
     record_trainable_params(proto, model)
+    record_batch_moments(proto, bns)
     if frozen:
         notes.append(
             f"{len(frozen)} Keras BatchNormalization layer(s) are frozen (trainable=False), so Keras "
@@ -349,6 +383,58 @@ def record_trainable_params(proto: onnx.ModelProto, model) -> None:
     proto.metadata_props.extend(keep)
     for k, v in meta.items():
         proto.metadata_props.add(key=k, value=v)
+
+
+def record_batch_moments(proto: onnx.ModelProto, bns) -> int:
+    """Store, per BatchNormalization layer, the ONNX tensors holding its batch mean and variance (tf2onnx
+    names them `<scope>/<layer>[_k]/moments/{mean,variance}`) and their shape, so that
+    onnxscore.edge.inference_graph can put the running statistics back for latency. Returns how many
+    layers were found; nothing is stored unless every layer is."""
+    import json
+
+    from onnxscore.edge.inference_graph import MOMENTS_KEY
+
+    found = []
+    for layer in bns:
+        pat = re.compile(rf"(^|/){re.escape(layer.name)}(_\d+)?/moments/(mean|variance)$")
+        hits = {}
+        for node in proto.graph.node:
+            m = pat.search(node.name)
+            if m and node.op_type == "ReduceMean" and len(node.output) == 1:
+                hits.setdefault(m.group(3), []).append(node)
+        if sorted(hits) != ["mean", "variance"] or len(hits["mean"]) != 1 or len(hits["variance"]) != 1:
+            return 0
+        axes = _reduce_axes(proto, hits["mean"][0])
+        channels = int(np.prod(layer.moving_mean.shape))
+        if axes is None or not _keepdims(hits["mean"][0]):
+            return 0
+        shape = [1] * (len(axes) + 1)
+        shape[next(i for i in range(len(shape)) if i not in axes)] = channels
+        found.append({"mean": hits["mean"][0].output[0], "var": hits["variance"][0].output[0],
+                      "shape": shape, "epsilon": float(layer.epsilon)})
+    if found:
+        proto.metadata_props.add(key=MOMENTS_KEY, value=json.dumps(found))
+    return len(found)
+
+
+def _keepdims(node: onnx.NodeProto) -> bool:
+    return all(a.i != 0 for a in node.attribute if a.name == "keepdims")
+
+
+def _reduce_axes(proto: onnx.ModelProto, node: onnx.NodeProto) -> list[int] | None:
+    """The non-negative axes of a ReduceMean (attribute before opset 18, a constant input after)."""
+    for a in node.attribute:
+        if a.name == "axes":
+            axes = list(a.ints)
+            break
+    else:
+        inits = {t.name: t for t in proto.graph.initializer}
+        if len(node.input) < 2 or node.input[1] not in inits:
+            return None
+        axes = [int(v) for v in numpy_helper.to_array(inits[node.input[1]]).ravel()]
+    if any(a < 0 for a in axes):
+        return None
+    return sorted(axes)
 
 
 def rewrite_erfc(model: onnx.ModelProto) -> int:
@@ -521,5 +607,5 @@ def fuse_hard_activations(model: onnx.ModelProto) -> int:
 
 
 __all__ = ["convert", "convert_keras_model", "convert_saved_model", "convert_function", "load_keras",
-           "batchnorm_in_training_mode", "keep_duplicate_activations", "split_prelu",
+           "batchnorm_in_training_mode", "plain_grouped_convolutions", "keep_duplicate_activations", "split_prelu",
            "fuse_hard_activations"]

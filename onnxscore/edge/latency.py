@@ -62,7 +62,8 @@ def measure_latency(
     input_shape: Sequence[int] | None = None,
     seed: int = 0,
 ) -> dict:
-    """Median wall-clock ms of `runs` inferences after `warmup` ones; returns median_ms, runs, threads, provider.
+    """Median wall-clock ms of `runs` inferences after `warmup` ones; returns median_ms, runs, threads, provider
+    and `graph` (timed on the inference form of the model, see onnxscore.edge.inference_graph).
 
     `provider` as in onnxscore (None/auto: CUDA when it really works, else CPU); threads 0 = onnxruntime's
     default (all cores). The provider reported is the one the session actually used.
@@ -76,7 +77,9 @@ def measure_latency(
         from onnxscore.loaders import load_model
 
         model = load_model(model)  # keeps the folder that external data lives in
-    m = _load(model)
+    from onnxscore.edge.inference_graph import inference_graph
+
+    m, graph = inference_graph(_load(model))
     feeds = _feeds(m, batch_size, input_shape, seed)
     providers = runtime.choose_providers(provider)
     sess = runtime.make_session(m.SerializeToString(), providers, threads=int(threads),
@@ -100,4 +103,5 @@ def measure_latency(
         "provider": used,
         "batch_size": int(batch_size),
         "onnxruntime": runtime.ort_version(),
+        "graph": graph,
     }

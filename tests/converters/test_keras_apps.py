@@ -86,10 +86,40 @@ def test_gelu_converts_and_matches_keras(approximate):
     np.testing.assert_allclose(fp.run_onnx(m, x), net(x).numpy(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("layer", [
+    lambda: L.Conv2D(8, 3, groups=4, padding="same", name="g"),
+    lambda: L.Conv2D(6, 3, groups=2, strides=2, name="g"),
+    lambda: L.Conv2D(8, 3, groups=8, dilation_rate=2, padding="same", name="g"),
+])
+def test_grouped_conv2d_converts_to_one_grouped_conv(layer):
+    inp = keras.Input((9, 9, 8))
+    net = keras.Model(inp, L.ReLU()(layer()(inp)))
+    m = convert(net)
+    groups = [a.i for n in m.graph.node if n.op_type == "Conv" for a in n.attribute if a.name == "group"]
+    assert groups == [net.get_layer("g").groups]
+    x = fp.batch((9, 9, 8), 4)
+    np.testing.assert_allclose(fp.run_onnx(m, x), net(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_grouped_conv1d_converts():
+    inp = keras.Input((12, 4))
+    net = keras.Model(inp, L.Conv1D(4, 3, groups=2, padding="same")(inp))
+    x = np.random.default_rng(0).standard_normal((3, 12, 4)).astype(np.float32)
+    np.testing.assert_allclose(fp.run_onnx(convert(net), x), net(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_unconvertible_layer_is_named_with_its_class():
+    import tensorflow as tf
+
+    class Opaque(keras.layers.Layer):
+        """Runs its op in a nested XLA-compiled function, which tf2onnx sees as an opaque call."""
+
+        def call(self, x):
+            return tf.function(lambda t: t * 2.0, jit_compile=True)(x)
+
     inp = keras.Input((8, 8, 4))
-    net = keras.Model(inp, L.Conv2D(4, 3, groups=2, name="grouped_conv")(L.Conv2D(4, 1)(inp)))
+    net = keras.Model(inp, Opaque(name="opaque")(L.Conv2D(4, 1)(inp)))
     with pytest.raises(ConverterError) as err:
         convert(net)
     msg = str(err.value)
-    assert "Keras layer 'grouped_conv' (Conv2D)" in msg and "\n" not in msg
+    assert "Keras layer 'opaque' (Opaque)" in msg and "\n" not in msg
