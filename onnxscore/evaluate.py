@@ -517,7 +517,7 @@ def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROX
         t0 = time.perf_counter()
         try:
             res = rank([it.candidate for it in items], rs, store=st, workers=workers, progress=progress,
-                       timeout_s=timeout_s)
+                       timeout_s=timeout_s, label="evaluate")
         except KeyboardInterrupt:
             rows = _collect(items, st, rs, names)
             part = summarize(rows, names, dataset, settings, exclude_dead=exclude_dead,

@@ -196,6 +196,7 @@ class ProxyEvaluator(Evaluator):
         self._own_store = not isinstance(store, ResultStore)
         self.store = ResultStore(store or DEFAULT_STORE) if self._own_store else store
         self.score_key = self.rank_settings.score_key()
+        self._executor = None  # opened at the first candidate, held until close(): one pool per search
 
     def __call__(self, space, encodings):
         from onnxscore.rank import rank
@@ -212,8 +213,7 @@ class ProxyEvaluator(Evaluator):
             cands = [space_candidate(self.space_name, self.space, self.space_kwargs, e, self.build_seed) for e in todo]
             fresh = {c.key for c in cands if self.store.missing_proxies(c.key, self.score_key, self.proxies)}
             c0 = _cpu_time()
-            res = rank(cands, self.rank_settings, store=self.store, workers=self.workers, progress=False,
-                       timeout_s=self.timeout_s)
+            res = rank(cands, self.rank_settings, store=self.store, progress=False, executor=self._open())
             cpu_each = (_cpu_time() - c0) / len(fresh) if fresh else None
             rows = {r["key"]: r for r in res.rows}
             for e, c in zip(todo, cands):
@@ -232,7 +232,19 @@ class ProxyEvaluator(Evaluator):
         return {"scorer": Scorer(**kw).settings(), "scored_proxies": list(self.proxies),
                 "build_seed": self.build_seed, "store": self.store.path}
 
+    def _open(self):
+        """The executor every candidate of this search runs on (workers start once, not per candidate)."""
+        if self._executor is None:
+            from onnxscore.rank import open_executor
+
+            self._executor = open_executor(self.rank_settings, workers=self.workers,
+                                           timeout_s=self.timeout_s).__enter__()
+        return self._executor
+
     def close(self) -> None:
+        if self._executor is not None:
+            self._executor.close()
+            self._executor = None
         if self._own_store:
             self.store.close()
 
