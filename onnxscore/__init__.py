@@ -6,7 +6,8 @@ __version__ = "0.1.0"
 
 from onnxscore.errors import OnnxscoreError  # noqa: E402
 
-_LAZY = {"ScoreResult": "onnxscore.scorer", "Scorer": "onnxscore.scorer", "score": "onnxscore.scorer"}
+_LAZY = {"ScoreResult": "onnxscore.scorer", "Scorer": "onnxscore.scorer", "score": "onnxscore.scorer",
+         "convert": "onnxscore.converters", "register_space": "onnxscore.spaces"}
 
 
 def __getattr__(name: str):
@@ -26,4 +27,5 @@ def list_proxies() -> list[str]:
     return names()
 
 
-__all__ = ["OnnxscoreError", "ScoreResult", "Scorer", "score", "list_proxies", "__version__"]
+__all__ = ["OnnxscoreError", "ScoreResult", "Scorer", "score", "convert", "register_space", "list_proxies",
+           "__version__"]

@@ -43,9 +43,33 @@ class MissingExtraError(OnnxscoreError):
     def __init__(self, package: str, extra: str):
         self.package = package
         self.extra = extra
-        super().__init__(
-            f"{package} is not installed; install it with: pip install \"onnxscore[{extra}]\""
-        )
+        super().__init__(f"{package} is not installed; install it with: {install_hint(extra)}")
+
+
+def extra_requirements(extra: str) -> list[str]:
+    """The requirements of onnxscore's optional `extra`, read from the installed package's metadata."""
+    import importlib.metadata
+    import re
+
+    try:
+        reqs = importlib.metadata.requires("onnxscore") or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    marker = re.compile(rf"""extra\s*==\s*["']{re.escape(extra)}["']""")
+    out = []
+    for req in reqs:
+        spec, _, env = req.partition(";")
+        if marker.search(env):
+            out.append(spec.strip())  # platform markers dropped: the command is for this machine
+    return out
+
+
+def install_hint(extra: str) -> str:
+    """A pip command that works wherever onnxscore came from: the extra's own requirements (onnxscore
+    itself is not on the package index), and the checkout form."""
+    reqs = extra_requirements(extra)
+    named = " ".join(f'"{r}"' for r in reqs) if reqs else f'"onnxscore[{extra}]"'
+    return f'pip install {named} (the "{extra}" extra; from a checkout: pip install ".[{extra}]")'
 
 
 def first_line(exc: BaseException, default: str | None = None) -> str:

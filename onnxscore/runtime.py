@@ -12,7 +12,7 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # must precede the import (
 import numpy as np
 import onnxruntime as ort  # noqa: E402
 
-from onnxscore.errors import ProviderError  # noqa: E402
+from onnxscore.errors import ProviderError, install_hint  # noqa: E402
 
 ALIASES = {
     "cpu": "CPUExecutionProvider",
@@ -148,7 +148,7 @@ def make_session(model_bytes: bytes, providers: list[str], *, threads: int = 0,
     if strict and used != providers[0]:
         raise ProviderError(
             f"{providers[0]} was requested but onnxruntime fell back to {used} (missing CUDA 13 / "
-            "cuDNN 9 libraries or driver); install them with: pip install \"onnxscore[cuda]\""
+            f"cuDNN 9 libraries or driver); install them with: {install_hint('cuda')}"
         )
     return sess
 

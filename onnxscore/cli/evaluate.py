@@ -54,7 +54,7 @@ from onnxscore.graph.init import INIT_MODES
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the text report.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Also write the JSON object to this file.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
-              help="Draw score against accuracy, one panel per proxy, to this image (needs onnxscore[plot]).")
+              help="Draw score against accuracy, one panel per proxy, to this image (needs the plot extra: matplotlib).")
 @click.option("--force", is_flag=True, help="Overwrite existing -o/--plot files (never an input or the store).")
 @timeout_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")

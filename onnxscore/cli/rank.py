@@ -35,7 +35,7 @@ from onnxscore.cli.options import scorer_kwargs, scoring_options, timeout_option
 @click.option("--pareto-cost", type=click.Choice(["auto", "latency", "macs", "params"]), default="auto",
               show_default=True, help="Cost axis of --pareto (auto: latency when measured, else MACs).")
 @click.option("--ray", "ray_address", default=None,
-              help="Run on Ray: an address, 'auto' (running cluster) or 'local' (start one). Needs onnxscore[ray].")
+              help="Run on Ray: an address, 'auto' (running cluster) or 'local' (start one). Needs the ray extra.")
 @click.option("--retry-failed", is_flag=True, help="Score again candidates whose stored result is a failure.")
 @timeout_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")

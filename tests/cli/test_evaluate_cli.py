@@ -148,7 +148,7 @@ def test_plot_without_matplotlib_is_one_line_error(capsys, monkeypatch, csv_file
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     code, out, err = run(capsys, "evaluate", csv_file, "--plot", tmp_path / "x.png", "--store", tmp_path / "s.sqlite")
     assert code == 2 and out == ""
-    assert err.count("\n") == 1 and 'pip install "onnxscore[plot]"' in err
+    assert err.count("\n") == 1 and 'pip install "matplotlib>=3.7"' in err and 'pip install ".[plot]"' in err
 
 
 @pytest.mark.parametrize("args, needle", [

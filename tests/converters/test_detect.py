@@ -93,7 +93,9 @@ def test_missing_extra_names_the_pip_command(monkeypatch, tmp_path, extra, block
     with pytest.raises(MissingExtraError) as err:
         convert(make_src(tmp_path), input_shape="3,8,8")
     msg = str(err.value)
-    assert f'pip install "onnxscore[{extra}]"' in msg and "\n" not in msg
+    assert f'pip install ".[{extra}]"' in msg and "\n" not in msg
+    from onnxscore.errors import extra_requirements
+    assert all(f'"{r}"' in msg for r in extra_requirements(extra)) and extra_requirements(extra)
 
 
 def test_importing_onnxscore_and_help_import_no_framework():
