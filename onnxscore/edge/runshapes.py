@@ -47,4 +47,6 @@ def record_shapes(model: onnx.ModelProto, input_shapes: dict[str, tuple[list[int
         text = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
         return {}, f"onnxruntime could not run the model to record shapes: {text[:200]}"
     want = set(wanted)
-    return {n: [int(d) for d in np.shape(v)] for n, v in zip(out_names, values) if n in want}, None
+    # a sequence-typed tensor (SplitToSequence, e.g. timm's LeViT attention) comes back as a list: no shape
+    return {n: [int(d) for d in v.shape] for n, v in zip(out_names, values)
+            if n in want and isinstance(v, np.ndarray)}, None

@@ -151,3 +151,20 @@ def test_nb201_index0_cifar10_is_15_65m():
     assert round(r.total / 1e6, 2) == 15.65
     assert r.by_op_type["Gemm"] == 650
     assert r.total == nb201.macs(arch0, "cifar10")
+
+
+def test_run_shapes_skip_sequence_tensors():
+    """A sequence-typed tensor (SplitToSequence, as in timm's LeViT) has no shape: it is left out, not a crash."""
+    from onnxscore.edge.runshapes import record_shapes
+
+    g = helper.make_graph(
+        [helper.make_node("SplitToSequence", ["x"], ["seq"], axis=1),
+         helper.make_node("SequenceAt", ["seq", "zero"], ["first"]),
+         helper.make_node("Relu", ["first"], ["y"])],
+        "seq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array(0, np.int64), "zero")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 10
+    got, err = record_shapes(m, {"x": ([3, 2, 4], TensorProto.FLOAT)}, ["seq", "first"])
+    assert err is None and got == {"first": [3, 1, 4]}
