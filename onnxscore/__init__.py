@@ -7,14 +7,16 @@ __version__ = "0.1.0"
 from onnxscore.errors import OnnxscoreError  # noqa: E402
 
 _LAZY = {"ScoreResult": "onnxscore.scorer", "Scorer": "onnxscore.scorer", "score": "onnxscore.scorer",
-         "convert": "onnxscore.converters", "register_space": "onnxscore.spaces"}
+         "convert": "onnxscore.converters", "register_space": "onnxscore.spaces",
+         "register_proxy": ("onnxscore.proxies.registry", "register")}
 
 
 def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        module, attr = _LAZY[name] if isinstance(_LAZY[name], tuple) else (_LAZY[name], name)
+        value = getattr(importlib.import_module(module), attr)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'onnxscore' has no attribute {name!r}")
@@ -27,5 +29,6 @@ def list_proxies() -> list[str]:
     return names()
 
 
-__all__ = ["OnnxscoreError", "ScoreResult", "Scorer", "score", "convert", "register_space", "list_proxies",
+__all__ = ["OnnxscoreError", "ScoreResult", "Scorer", "score", "convert", "register_space", "register_proxy",
+           "list_proxies",
            "__version__"]

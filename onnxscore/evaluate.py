@@ -476,9 +476,10 @@ def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROX
         provider: str | None = None, noise_seed: int = 0, data: str | os.PathLike | None = None,
         batch_seed: int = DEFAULT_BATCH_SEED, image_size: int = 32, images=None, input_name: str | None = None,
         input_shape=None, exclude_dead: bool = False, store=None, workers: int | None = None,
-        threads: int = 1, progress: bool = True, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> Evaluation:
+        threads: int = 1, progress: bool = True, timeout_s: float | None = DEFAULT_TIMEOUT_S,
+        modules: Sequence[str] = ()) -> Evaluation:
     """Score `items` through the ranking engine (cached in `store`) and compare with their accuracies;
-    timeout_s is the per-model time limit (0: none).
+    timeout_s is the per-model time limit (0: none); modules: user modules (proxies) workers import.
 
     Raises EvaluationInterrupted (a KeyboardInterrupt) carrying the partial Evaluation on Ctrl-C.
     """
@@ -506,7 +507,8 @@ def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROX
         scorer = {"batch_size": batch_size, "seed": noise_seed, "sigma": sigma, "data": str(data), "bn": bn,
                   "init": init, "provider": provider, "activations": activations, "input_name": input_name,
                   "input_shape": input_shape}
-        rs = RankSettings(proxies=tuple(names), scorer=scorer, threads=threads, input_shape=input_shape)
+        rs = RankSettings(proxies=tuple(names), scorer=scorer, threads=threads, input_shape=input_shape,
+                          modules=tuple(modules))
         ss = Scorer(**{k: v for k, v in scorer.items() if v is not None}).settings()
         settings = {**info, "proxies": list(names), "batch_size": batch_size, "sigma": sigma, "bn": bn,
                     "init": init, "activations": activations, "noise_seed": noise_seed, **batch_info,

@@ -180,7 +180,7 @@ class ProxyEvaluator(Evaluator):
 
     def __init__(self, space_name: str, space, space_kwargs: dict, proxy: str, *, score_also: Sequence[str] = (),
                  scorer: dict | None = None, store=None, build_seed: int = 0, workers: int = 0, threads: int = 1,
-                 timeout_s: float | None = DEFAULT_TIMEOUT_S):
+                 timeout_s: float | None = DEFAULT_TIMEOUT_S, modules: Sequence[str] = ()):
         from onnxscore.proxies import registry
         from onnxscore.rank import RankSettings
         from onnxscore.store import DEFAULT_STORE, ResultStore
@@ -189,10 +189,12 @@ class ProxyEvaluator(Evaluator):
         self.proxies = tuple(dict.fromkeys([self.name, *registry.parse(list(score_also) or [self.name])]))
         self.space_name, self.space, self.space_kwargs = space_name, space, dict(space_kwargs)
         self.build_seed, self.workers, self.timeout_s = int(build_seed), int(workers), timeout_s
-        if self.workers and not _fresh_process_knows(space_name):
+        if self.workers and not modules and not _fresh_process_knows(space_name):
             raise InputError(f"worker processes do not know the space {space_name!r} (it is registered only in "
-                             "this process, e.g. by --space-module); use --workers 0")
-        self.rank_settings = RankSettings(proxies=self.proxies, scorer=dict(scorer or {}), threads=threads)
+                             "this process); pass the module that registers it (--space-module, or modules=[...]) "
+                             "or use --workers 0")
+        self.rank_settings = RankSettings(proxies=self.proxies, scorer=dict(scorer or {}), threads=threads,
+                                          modules=tuple(modules))
         self._own_store = not isinstance(store, ResultStore)
         self.store = ResultStore(store or DEFAULT_STORE) if self._own_store else store
         self.score_key = self.rank_settings.score_key()
@@ -463,7 +465,7 @@ def search(space: Any = "nb201", *, algo: str = "evolution", proxy: str = "epads
            score_also: Sequence[str] = (), max_params=None, max_macs=None, population: int = POPULATION,
            tournament: int = TOURNAMENT, store=None, scorer: dict | None = None, build_seed: int = 0,
            workers: int = 0, threads: int = 1, timeout_s: float | None = DEFAULT_TIMEOUT_S,
-           output: str | os.PathLike | None = None, force: bool = False,
+           output: str | os.PathLike | None = None, force: bool = False, modules: Sequence[str] = (),
            evaluator: Evaluator | None = None, on_step: Callable | None = None) -> SearchResult:
     """Search `space` for the architecture with the best proxy score within `budget` distinct candidates.
 
@@ -489,7 +491,7 @@ def search(space: Any = "nb201", *, algo: str = "evolution", proxy: str = "epads
         else:
             evaluator = make_evaluator(name, sp, kwargs, proxy, seed, score_also=score_also, scorer=scorer,
                                        store=store, build_seed=build_seed, workers=workers, threads=threads,
-                                       timeout_s=timeout_s)
+                                       timeout_s=timeout_s, modules=modules)
     settings = {"space": name, "space_kwargs": kwargs, "algo": algo, "proxy": evaluator.name, "budget": int(budget),
                 "seed": int(seed), "max_params": max_params, "max_macs": max_macs,
                 "budget_rule": "distinct candidates evaluated (store hits count, rejected draws do not)"}

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from onnxscore.cli.options import timeout_option
+from onnxscore.cli.options import proxy_module_option, timeout_option
 from onnxscore.graph.init import INIT_MODES
 
 
@@ -57,10 +57,12 @@ from onnxscore.graph.init import INIT_MODES
               help="Draw score against accuracy, one panel per proxy, to this image (needs the plot extra: matplotlib).")
 @click.option("--force", is_flag=True, help="Overwrite existing -o/--plot files (never an input or the store).")
 @timeout_option
+@proxy_module_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def command(csv_path, space, dataset, sample, seed, proxy, batch_size, sigma, bn, init, activations, noise_seed,
             build_seed, batch_seed, image_size, images, data, accuracies, exclude_dead, input_name, input_shape,
-            provider, workers, threads, store_path, as_json, output, plot_path, force, timeout_s, quiet):
+            provider, workers, threads, store_path, as_json, output, plot_path, force, timeout_s, proxy_modules,
+            quiet):
     """Score models and report Kendall tau, Spearman rho and top-10% precision against their accuracy,
     with the parameter count as the baseline.
 
@@ -99,7 +101,8 @@ def command(csv_path, space, dataset, sample, seed, proxy, batch_size, sigma, bn
     kw = dict(proxies=proxy, batch_size=batch_size, sigma=sigma, bn=bn, init=init, activations=activations,
               provider=provider, noise_seed=noise_seed, data=data, batch_seed=batch_seed, images=images,
               input_name=input_name, input_shape=parse_shape(input_shape), exclude_dead=exclude_dead,
-              store=store_path, workers=workers, threads=threads, progress=not quiet, timeout_s=timeout_s)
+              store=store_path, workers=workers, threads=threads, progress=not quiet, timeout_s=timeout_s,
+              modules=proxy_modules)
     if image_size:
         kw["image_size"] = int(image_size)
     try:

@@ -6,6 +6,28 @@ import click
 from onnxscore.graph.init import INIT_MODES
 
 
+def _import_proxy_modules(ctx, param, value) -> tuple[str, ...]:
+    """Import every --proxy-module now, so its proxies are known to --proxy and to `onnxscore proxies`."""
+    from onnxscore.errors import InputError
+    from onnxscore.modules import import_spec
+
+    try:
+        for spec in value:
+            import_spec(spec, "--proxy-module")
+    except InputError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return tuple(value)
+
+
+def proxy_module_option(fn):
+    """--proxy-module FILE.py|MODULE (repeatable): user code that registers proxies (onnxscore.register_proxy);
+    imported here and in every worker."""
+    return click.option("--proxy-module", "proxy_modules", multiple=True, metavar="FILE.py|MODULE",
+                        callback=_import_proxy_modules, is_eager=True, expose_value=True,
+                        help="A .py file or module that registers proxies with onnxscore.register_proxy "
+                             "(repeatable); workers import it too.")(fn)
+
+
 def scoring_options(fn):
     """Every setting that changes a score, with the papers' defaults (and the memory limit, which only refuses)."""
     opts = [
@@ -41,7 +63,7 @@ def scoring_options(fn):
     ]
     for opt in reversed(opts):
         fn = opt(fn)
-    return fn
+    return proxy_module_option(fn)
 
 
 SCORER_KEYS = ("batch_size", "seed", "sigma", "data", "bn", "init", "provider", "input_name",

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import click
 
+from onnxscore.cli.options import proxy_module_option
+
 
 @click.command("proxies")
-def command():
+@proxy_module_option
+def command(proxy_modules):
     """List the proxies: name, direction and what each measures."""
     from onnxscore.proxies import registry
 
@@ -13,4 +16,4 @@ def command():
     width = max(len(s.name) for s in specs)
     for s in specs:
         direction = "higher is better" if s.higher_is_better else "lower is better"
-        click.echo(f"{s.name:<{width}}  {direction}  {s.description}")
+        click.echo(f"{s.name:<{width}}  {direction}  needs {'+'.join(s.needs)}  {s.description}")

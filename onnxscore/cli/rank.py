@@ -83,7 +83,8 @@ def command(inputs, proxy, space, sample, dataset, workers, threads, top, csv_pa
         cands += space_candidates(space, sample, seed=skw.get("seed") or 0,
                                   build_seed=skw.get("seed") or 0, **kwargs)
     settings = RankSettings(proxies=tuple(p for p in str(proxy).split(",") if p.strip()), scorer=skw,
-                            threads=threads, input_shape=skw["input_shape"], latency=lat, budget=budget)
+                            threads=threads, input_shape=skw["input_shape"], latency=lat, budget=budget,
+                            modules=tuple(kw.get("proxy_modules") or ()))
     try:
         res = rank(cands, settings, store=store, workers=workers, ray_address=ray_address,
                    retry_failed=retry_failed, progress=not quiet, timeout_s=kw["timeout_s"])

@@ -34,9 +34,13 @@ def _print_human(res) -> None:
     click.echo("  settings: " + " ".join(f"{k}={v}" for k, v in res.settings.items()))
 
 
-def _setup(scorer_kw: dict, proxy: str) -> None:
+def _setup(scorer_kw: dict, proxy: str, modules: tuple = ()) -> None:
     """Build the Scorer once (a bad setting or proxy fails the whole run, not each model)."""
     from onnxscore import Scorer
+    from onnxscore.modules import import_spec
+
+    for spec in modules:  # a spawned child starts without the user's proxies
+        import_spec(spec, "--proxy-module")
 
     scorer = Scorer(**scorer_kw)
     scorer.check_proxies(proxy)
@@ -71,12 +75,12 @@ def _failure_line(path: str, out) -> tuple[str, int]:
             "report it)"), 1
 
 
-def _in_process(models, scorer_kw: dict, proxy: str, timeout_s: float, on_done) -> None:
+def _in_process(models, scorer_kw: dict, proxy: str, timeout_s: float, on_done, modules: tuple = ()) -> None:
     """The opt-out: score here, one model after another. An exception is still one model's failure, but a
     crash ends the run and the time limit can only stop onnxruntime runs."""
     from onnxscore.isolate import Outcome, Raised, call_with_limit
 
-    _setup(scorer_kw, proxy)
+    _setup(scorer_kw, proxy, modules)
     for path in models:
         try:
             out = call_with_limit(_score, path, timeout_s)
@@ -95,7 +99,7 @@ def _in_process(models, scorer_kw: dict, proxy: str, timeout_s: float, on_done) 
               show_default=True, metavar="SECONDS",
               help="Per-model time limit (0 = none): a model still being scored after it is stopped and "
                    "reported as failed.")
-def command(models, proxy, fmt, as_json, timeout_s, **kw):
+def command(models, proxy, fmt, as_json, timeout_s, proxy_modules, **kw):
     """Score MODELS (ONNX files, or framework models converted in memory) with the same batch.
 
     A model that fails (a bad file, a crash in native code, over --timeout) gets one error line and
@@ -126,9 +130,9 @@ def command(models, proxy, fmt, as_json, timeout_s, **kw):
             _print_human(res)
 
     if os.environ.get(NO_ISOLATION_ENV, "") not in ("", "0"):
-        _in_process(models, scorer_kw, proxy, timeout_s, on_done)
+        _in_process(models, scorer_kw, proxy, timeout_s, on_done, proxy_modules)
     else:
-        with Pool(_score, 1, setup=_setup, setup_args=(scorer_kw, proxy), timeout_s=timeout_s,
+        with Pool(_score, 1, setup=_setup, setup_args=(scorer_kw, proxy, proxy_modules), timeout_s=timeout_s,
                   start_method="auto") as pool:
             pool.run(models, on_done)
     if codes:

@@ -7,32 +7,15 @@ from pathlib import Path
 
 import click
 
-from onnxscore.cli.options import timeout_option
+from onnxscore.cli.options import proxy_module_option, timeout_option
 from onnxscore.graph.init import INIT_MODES
 
 
 def _import_space_module(spec: str) -> None:
     """Import a module (dotted name or .py path) whose @register_space classes add spaces."""
-    import importlib
-    import importlib.util
+    from onnxscore.modules import import_spec
 
-    from onnxscore.errors import InputError, first_line
-
-    p = Path(spec)
-    try:
-        if p.suffix == ".py":
-            if not p.is_file():
-                raise InputError(f"--space-module {spec} does not exist")
-            mod_spec = importlib.util.spec_from_file_location(f"onnxscore_user_space_{p.stem}", p)
-            mod = importlib.util.module_from_spec(mod_spec)
-            mod_spec.loader.exec_module(mod)
-        else:
-            importlib.import_module(spec)
-    except InputError:
-        raise
-    except Exception as exc:  # the user's module failed: one line, not a traceback
-        first = first_line(exc)
-        raise InputError(f"cannot import --space-module {spec}: {type(exc).__name__}: {first}") from exc
+    import_spec(spec, "--space-module")
 
 
 def _input_side(sp) -> int | None:
@@ -167,11 +150,12 @@ def _ms(d: dict, fmt: str = "{:.4g}") -> str:
 @click.option("--threads", type=int, default=1, show_default=True,
               help="onnxruntime threads per process (1 is the most CPU-efficient on a busy machine).")
 @timeout_option
+@proxy_module_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 def command(space, dataset, space_module, algo, proxy, budget, seed, repeat, population, tournament, max_params,
             max_macs, output, force, no_onnx, as_json, score_also, store_path, batch_source, data, batch_size,
             batch_seed, sigma, noise_seed, build_seed, bn, init, activations, provider, mu, sigma_params,
-            accuracies, workers, threads, timeout_s, quiet):
+            accuracies, workers, threads, timeout_s, proxy_modules, quiet):
     """Search a space for the architecture with the best training-free score.
 
     Random search scores BUDGET distinct random architectures and keeps the best; regularised evolution keeps
@@ -183,10 +167,10 @@ def command(space, dataset, space_module, algo, proxy, budget, seed, repeat, pop
     from onnxscore.errors import InputError
     from onnxscore.store import DEFAULT_STORE
 
+    modules = tuple(proxy_modules)
     if space_module:
-        if workers:
-            raise InputError("spaces from --space-module exist only in this process; use --workers 0")
         _import_space_module(space_module)
+        modules += (space_module,)  # workers import it too
     if workers < 0 or threads < 0:
         raise InputError("--workers and --threads must be 0 or more")
     if budget < 1:
@@ -224,7 +208,7 @@ def command(space, dataset, space_module, algo, proxy, budget, seed, repeat, pop
         res = S.search(name, algo=algo, proxy=proxy, budget=budget, seed=s, space_kwargs=space_kwargs,
                        score_also=also, max_params=max_params, max_macs=max_macs, population=population,
                        tournament=tournament, store=store, scorer=scorer, build_seed=build_seed, workers=workers,
-                       threads=threads, timeout_s=timeout_s, output=out, force=force,
+                       threads=threads, timeout_s=timeout_s, output=out, force=force, modules=modules,
                        on_step=None if quiet else S.progress_printer())
         if desc:
             res.settings["batch"] = desc

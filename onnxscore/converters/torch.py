@@ -12,8 +12,6 @@ The model is exported in eval mode (Dropout off) and put back in its previous mo
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
 import os
 import re
 import sys
@@ -66,27 +64,10 @@ def load_factory(spec: str):
     if parsed is None:
         raise InputError(f"'{spec}' is not a package.module:factory spec (e.g. mynets.resnet:make_resnet)")
     mod_name, attr = parsed
+    from onnxscore.modules import import_spec
+
     with _cwd_on_path():
-        try:
-            if mod_name.endswith(".py"):
-                loader = importlib.util.spec_from_file_location(
-                    os.path.splitext(os.path.basename(mod_name))[0], mod_name)
-                if loader is None or not os.path.isfile(mod_name):
-                    raise InputError(f"no Python file '{mod_name}' for '{spec}'; check the path")
-                module = importlib.util.module_from_spec(loader)
-                loader.loader.exec_module(module)
-            else:
-                module = importlib.import_module(mod_name)
-        except ModuleNotFoundError as exc:
-            raise InputError(
-                f"cannot import '{mod_name}' for '{spec}' ({exc}); run from the folder that holds "
-                "the package or add it to PYTHONPATH"
-            ) from None
-        except InputError:
-            raise
-        except Exception as exc:  # the user's module fails to import: say where, not "internal error"
-            raise ConverterError(f"importing '{mod_name}' for '{spec}' failed: {type(exc).__name__}: "
-                                 f"{first_line(exc, '')}") from exc
+        module = import_spec(mod_name, f"the module of '{spec}':")
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):

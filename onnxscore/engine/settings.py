@@ -33,6 +33,7 @@ class RankSettings:
     latency: dict | None = None  # measure_latency kwargs (provider, threads, runs, warmup, batch_size)
     budget: Budget = field(default_factory=Budget)
     score_fn: Callable | None = None  # (model, proxies, settings) -> {"scores", "errors", "info"}
+    modules: tuple[str, ...] = ()  # user modules (proxies, spaces) every worker imports first (onnxscore.modules)
 
     def score_key(self) -> str:
         """Canonical JSON of every setting that changes a score plus the onnxscore version."""
@@ -49,6 +50,10 @@ class RankSettings:
             arr = np.ascontiguousarray(data)
             s["data_sha256"] = content_hash(arr.tobytes() + str((arr.dtype, arr.shape)).encode())
         s["onnxscore"] = _version()
+        if self.modules:  # a user proxy's code is part of what produced its score
+            from onnxscore.modules import spec_fingerprint
+
+            s["modules"] = [spec_fingerprint(m) for m in self.modules]
         if self.score_fn is not None:
             s["score_fn"] = f"{getattr(self.score_fn, '__module__', '?')}.{getattr(self.score_fn, '__qualname__', '?')}"
         return canonical_json(s)

@@ -78,6 +78,14 @@ def _edge_metrics(model, settings: RankSettings) -> dict:
     return out
 
 
+def import_modules(settings: RankSettings) -> None:
+    """Import the job's user modules in this process (a spawned or Ray worker starts without them)."""
+    from onnxscore.modules import import_spec
+
+    for spec in settings.modules:
+        import_spec(spec, "module")
+
+
 def run_task(task: Task, settings: RankSettings) -> dict:
     """Do one candidate's work (never raises): build, measure, check the budget, score the missing proxies."""
     t0 = time.perf_counter()
@@ -85,6 +93,7 @@ def run_task(task: Task, settings: RankSettings) -> dict:
                            "edge": None, "edge_error": None, "latency": None, "latency_error": None,
                            "filtered": None}
     try:
+        import_modules(settings)
         model = _build(task.candidate)
     except BaseException as exc:  # noqa: BLE001 - a bad candidate must not stop the run
         if isinstance(exc, KeyboardInterrupt):
@@ -134,6 +143,7 @@ def run_task(task: Task, settings: RankSettings) -> dict:
 def _init_worker(settings: RankSettings) -> None:
     """Worker setup (the parent-death watchdog and the Ctrl-C rule are isolate's, for every child)."""
     _WORKER["settings"] = settings
+    import_modules(settings)
 
 
 def _pool_task(task: Task) -> dict:

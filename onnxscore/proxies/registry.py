@@ -1,4 +1,14 @@
-"""timm-style registry: each proxy is one module that registers a function under its name."""
+"""timm-style registry: each proxy is one module that registers a function under its name, with what
+it needs from the model's runs, its own settings and its direction.
+
+Needs (the scorer builds one capture plan from the union of the requested proxies' needs):
+- "codes": sign codes of the sites on the clean batch of B (a list of SiteCodes)
+- "paired_codes": sign codes of [X; X + E], 2B rows (ePADS)
+- "site_values": the float pre-activation tensors of the sites on the clean batch (arrays, B rows)
+- "outputs": the model's outputs on the clean batch (arrays)
+A proxy with one need gets that need's data as its first argument; with several, a dict need -> data.
+The second argument is the ProxyContext (seed, batch size, params, threads and the proxy's settings).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,30 +16,67 @@ from typing import Callable
 
 from onnxscore.errors import ProxyError
 
+NEEDS = ("codes", "paired_codes", "site_values", "outputs")
+
 
 @dataclass(frozen=True)
 class ProxySpec:
-    """A registered proxy: its function, a one-line description and what it needs."""
+    """A registered proxy: its function, a one-line description, its needs, settings and direction."""
 
     name: str
     fn: Callable
     description: str
-    paired: bool = False  # needs the clean + perturbed 2B forward (ePADS)
+    needs: tuple[str, ...] = ("codes",)
     params: tuple[str, ...] = field(default=())  # settings it requires (reg-swap: mu, sigma_params)
     higher_is_better: bool = True
+
+    @property
+    def paired(self) -> bool:
+        """Needs the clean + perturbed 2B forward."""
+        return "paired_codes" in self.needs
+
+    def data(self, captured: dict):
+        """What `fn` is called with, from the captured needs."""
+        return captured[self.needs[0]] if len(self.needs) == 1 else {n: captured[n] for n in self.needs}
 
 
 _REGISTRY: dict[str, ProxySpec] = {}
 
 
-def register(name: str, description: str, *, paired: bool = False, params: tuple[str, ...] = ()):
-    """Decorator adding a proxy function `fn(codes, ctx) -> float` to the registry."""
+def _same_definition(a: Callable, b: Callable) -> bool:
+    """A module imported again (a worker, a re-run notebook cell) re-registers the same function."""
+    return (getattr(a, "__module__", None), getattr(a, "__qualname__", None)) == \
+        (getattr(b, "__module__", None), getattr(b, "__qualname__", None))
+
+
+def register(name: str, description: str, *, needs: tuple[str, ...] | None = None, paired: bool = False,
+             params: tuple[str, ...] = (), higher_is_better: bool = True, replace: bool = False):
+    """Decorator adding a proxy `fn(data, ctx) -> float` under `name` (see the module docstring for
+    `needs`; `paired=True` is short for needs=("paired_codes",)). A name already taken by another
+    function is refused unless `replace=True`."""
+    if needs is None:
+        needs = ("paired_codes",) if paired else ("codes",)
+    needs = tuple(needs)
+    unknown = [n for n in needs if n not in NEEDS]
+    if not needs or unknown:
+        raise ProxyError(f"proxy '{name}' needs {unknown or 'nothing'}; each need must be one of {', '.join(NEEDS)}")
+    if not name or any(c in name for c in ", ") or name == "all":
+        raise ProxyError(f"proxy name {name!r} is not usable on the command line; use letters, digits, - and _")
 
     def deco(fn):
-        _REGISTRY[name] = ProxySpec(name, fn, description, paired, params)
+        old = _REGISTRY.get(name)
+        if old is not None and not replace and not _same_definition(old.fn, fn):
+            raise ProxyError(f"a proxy named '{name}' is already registered ({old.fn.__module__}."
+                             f"{old.fn.__qualname__}); choose another name or pass replace=True")
+        _REGISTRY[name] = ProxySpec(name, fn, description, needs, tuple(params), bool(higher_is_better))
         return fn
 
     return deco
+
+
+def unregister(name: str) -> None:
+    """Remove a proxy (tests, notebooks); built-ins come back only with a new process."""
+    _REGISTRY.pop(name, None)
 
 
 def _load_builtins() -> None:
@@ -48,7 +95,7 @@ def get(name: str) -> ProxySpec:
     except KeyError:
         raise ProxyError(
             f"unknown proxy '{name}'; choose from {', '.join(_REGISTRY)} or 'all' "
-            "(see `onnxscore proxies`)"
+            "(see `onnxscore proxies`; your own with --proxy-module FILE.py)"
         ) from None
 
 
