@@ -76,3 +76,54 @@ def test_shared_data_dir_default_is_beside_repo(monkeypatch):
     monkeypatch.delenv("ONNXSCORE_DATA", raising=False)
     expect = Path(datasets.__file__).resolve().parents[1].parent / "shared" / "data"
     assert datasets.shared_data_dir() == (expect if expect.is_dir() else None)
+
+
+# -- the CIFAR-10 python version (as Keras and torchvision cache it) ------------------------------
+
+def _python_version(tmp_path, n=300):
+    import pickle
+    import tarfile
+
+    rng = np.random.default_rng(5)
+    data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+    labels = [int(v) for v in rng.integers(0, 10, n)]
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "test_batch").write_bytes(pickle.dumps(
+        {b"batch_label": b"testing batch 1 of 1", b"labels": labels, b"data": data,
+         b"filenames": [b"x.png"] * n}, protocol=2))
+    tar = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(tar, "w:gz") as t:
+        t.add(folder, arcname="cifar-10-batches-py")
+    return folder, tar, data, np.array(labels)
+
+
+def test_cifar10_python_folder_and_tarball_are_image_sources(tmp_path):
+    from onnxscore.datasets import CIFAR10_MEAN, CIFAR10_STD, batch_rows, cifar10_batch, cifar10_labels
+
+    folder, tar, data, labels = _python_version(tmp_path)
+    rows = batch_rows(len(data), 16, 3)
+    nhwc = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)[rows].astype(np.float32) / 255.0
+    want = ((nhwc - np.float32(CIFAR10_MEAN)) / np.float32(CIFAR10_STD)).transpose(0, 3, 1, 2)
+    for src in (folder, tmp_path, tar):  # the folder, the folder holding it, the tarball
+        np.testing.assert_allclose(cifar10_batch(src, batch_size=16, seed=3), want, rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(cifar10_labels(src, batch_size=16, seed=3), labels[rows])
+
+
+def test_a_pickle_that_runs_code_is_refused(tmp_path):
+    import os
+    import pickle
+
+    from onnxscore.datasets import cifar10_batch
+    from onnxscore.errors import InputError
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "test_batch").write_bytes(pickle.dumps({b"data": Evil(), b"labels": []}))
+    with pytest.raises(InputError, match="refusing to load it"):
+        cifar10_batch(folder, batch_size=4)
+    assert not (tmp_path / "pwned").exists()

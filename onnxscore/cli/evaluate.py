@@ -35,8 +35,10 @@ from onnxscore.graph.init import INIT_MODES
               help="The image batch: rows default_rng(S).choice(1000, max(B, 128))[:B] of the CIFAR-10 test subset.")
 @click.option("--image-size", type=click.Choice(["32", "16"]), default=None,
               help="Image side of the built-in batch (16 = 2x2-pooled stand-ins) [default: the dataset's; CSV: 32].")
-@click.option("--images", type=click.Path(dir_okay=False), default=None,
-              help="The cifar10_test_1000.npz to take images from [default: the shared data folder].")
+@click.option("--images", type=click.Path(), default=None,
+              help="Images to draw the batch from: cifar10_test_1000.npz, or the CIFAR-10 python version "
+                   "(cifar-10-batches-py folder or cifar-10-python.tar.gz, as Keras/torchvision cache it) "
+                   "[default: $ONNXSCORE_DATA, ../shared/data, else the 128 protocol images shipped].")
 @click.option("--data", type=click.Path(dir_okay=False), default=None,
               help="Use this float32 .npy (model layout, normalised) as the batch instead of the CIFAR-10 images.")
 @click.option("--accuracies", type=click.Path(dir_okay=False), default=None,
