@@ -163,34 +163,35 @@ def sample_rows(total: int, n: int | None, seed: int) -> np.ndarray:
 def nb201_items(dataset: str, sample: int | None, seed: int, build_seed: int = 0,
                 table=None) -> tuple[list[Item], dict]:
     """NAS-Bench-201 rows default_rng(seed).choice(15625, sample) of nb201_accuracies.csv, with test accuracy."""
-    from onnxscore.rank import space_candidate
-    from onnxscore.spaces import get_space
-    from onnxscore.spaces.nb201 import ACCURACY_COLUMNS, canonical_dataset, is_dead, load_accuracies
+    return space_items("nb201", dataset, sample, seed, build_seed, table)
 
-    ds = canonical_dataset(dataset)
-    path = table
-    rows = list(load_accuracies(table).values())
-    sp = get_space("nb201", dataset=ds)
-    items = []
-    for r in sample_rows(len(rows), sample, seed):
-        row = rows[int(r)]
-        enc = sp.to_str(row["arch_str"])
-        cand = space_candidate("nb201", sp, {"dataset": ds}, enc, build_seed)
-        items.append(Item(cand, float(row[ds]), f"{row['arch_index']}:{enc}", dead=is_dead(enc),
-                          params_hint=sp.params(enc)))
-    if path is None:
-        from onnxscore.datasets import DATA_ENV, shared_data_dir
-        from onnxscore.spaces.nb201 import SHIPPED_TABLE
 
-        path = (shared_data_dir() / "nb201_accuracies.csv" if os.environ.get(DATA_ENV)
-                else f"{SHIPPED_TABLE.name} (shipped with onnxscore: nb201_accuracies.csv's rows)")
-    info = {"space": "nb201", "dataset": ds, "accuracy": f"200-epoch test accuracy ({ACCURACY_COLUMNS[ds]})",
-            "accuracy_table": str(path), "sample": sample if sample is not None else len(rows),
-            "sample_seed": seed,
-            "sample_rule": (f"rows numpy.random.default_rng({seed}).choice({len(rows)}, {sample}, replace=False) "
-                            "of nb201_accuracies.csv") if sample is not None else "every row",
-            "build_seed": build_seed, "weights": WEIGHTS_NOTE}
+def space_items(space: str, dataset: str | None, sample: int | None, seed: int, build_seed: int = 0,
+                table=None) -> tuple[list[Item], dict]:
+    """Items of a space that carries a Benchmark (its accuracy table), for a seeded sample of its rows."""
+    bench = benchmark_of(space, dataset)
+    items, info = bench.items(sample, seed, build_seed, table)
+    info.setdefault("benchmark", bench.title)
+    note = bench.image_note()
+    if note:
+        info["image_note"] = note
     return items, info
+
+
+def benchmark_of(space: str, dataset: str | None = None):
+    """The Benchmark of a registered space (its ground truth), or an InputError naming the spaces that have one."""
+    from onnxscore.spaces import get_space, space_names
+
+    try:
+        sp = get_space(space, **({"dataset": dataset} if dataset else {}))
+    except TypeError as exc:
+        raise InputError(f"--space {space} does not take --dataset {dataset} ({exc})") from None
+    bench = getattr(sp, "benchmark", None)
+    if bench is None:
+        with_table = [n for n in space_names() if getattr(get_space(n), "benchmark", None) is not None]
+        raise InputError(f"--space {space} has no accuracy table; spaces with one: {', '.join(with_table)}; "
+                         "for other models pass a CSV of (model path, accuracy)")
+    return bench
 
 
 PATH_COLUMNS = ("model", "path", "model_path", "file", "onnx")
@@ -378,16 +379,16 @@ class Evaluation:
     def text(self) -> str:
         """Human-readable report: the metric table, notes and settings."""
         s = self.settings
-        if s.get("space") == "nb201":
-            head = (f"NAS-Bench-201 {self.dataset}: {self.n} architectures (sample seed {s.get('sample_seed')}), "
+        if s.get("benchmark"):
+            head = (f"{s['benchmark']} {self.dataset}: {self.n} architectures (sample seed {s.get('sample_seed')}), "
                     f"{s.get('accuracy')}")
         else:
             head = f"{self.dataset}: {self.n} models, {s.get('accuracy')}"
         if self.interrupted:
             head += f"  [INTERRUPTED: {self.n} of {self.total} done]"
         lines = [head]
-        if s.get("image_size") == 16 and s.get("space") == "nb201":
-            lines.append("images: CIFAR-10 test images pooled to 16x16 as ImageNet16-120 stand-ins")
+        if s.get("image_note"):
+            lines.append(s["image_note"])
         width = max(len(p) for p in self.results) if self.results else 6
         lines.append(f"{'proxy'.ljust(width)}  kendall  spearman  top10%  null")
         for p, r in self.results.items():
@@ -533,15 +534,20 @@ def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROX
             st.close()
 
 
+def evaluate_space(space: str, dataset: str | None = None, sample: int | None = 300, seed: int = 2026, *,
+                   build_seed: int = 0, table=None, **kw) -> Evaluation:
+    """A space with a Benchmark: score a seeded sample of its accuracy table's rows and correlate."""
+    bench = benchmark_of(space, dataset)
+    items, info = space_items(space, dataset, sample, seed, build_seed, table)
+    if hasattr(bench, "image_size"):
+        kw.setdefault("image_size", bench.image_size())
+    return run(items, info.get("dataset") or dataset or space, info, **kw)
+
+
 def evaluate_nb201(dataset: str = "cifar10", sample: int | None = 300, seed: int = 2026, *, build_seed: int = 0,
                    table=None, **kw) -> Evaluation:
     """NAS-Bench-201: score a seeded sample of the accuracy table's rows and correlate with test accuracy."""
-    from onnxscore.spaces.nb201 import DATASETS, canonical_dataset
-
-    ds = canonical_dataset(dataset)
-    items, info = nb201_items(ds, sample, seed, build_seed, table)
-    kw.setdefault("image_size", DATASETS[ds][0])
-    return run(items, ds, info, **kw)
+    return evaluate_space("nb201", dataset, sample, seed, build_seed=build_seed, table=table, **kw)
 
 
 def evaluate_csv(path: str | os.PathLike, sample: int | None = None, seed: int = 0, *,
@@ -595,5 +601,5 @@ def plot(ev: Evaluation, path: str | os.PathLike, *, force: bool = True) -> str:
 
 
 __all__ = ["kendall", "spearman", "top_precision", "top_membership", "top_k", "metrics", "read_accuracy_csv",
-           "nb201_items", "csv_items", "image_batch", "run", "evaluate_nb201", "evaluate_csv", "plot",
+           "nb201_items", "space_items", "benchmark_of", "evaluate_space", "csv_items", "image_batch", "run", "evaluate_nb201", "evaluate_csv", "plot",
            "summarize", "Evaluation", "EvaluationInterrupted", "Item", "BASELINE"]

@@ -16,12 +16,14 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from onnxscore.datasets import PROTOCOL_SEED as DEFAULT_BATCH_SEED
 from onnxscore.rank import space_candidate  # noqa: F401  (re-exported: the key searches share)
-from onnxscore.errors import InputError, OnnxscoreError
+from onnxscore.errors import InputError
 from onnxscore.isolate import DEFAULT_TIMEOUT_S
 
 ALGOS = ("random", "evolution")
@@ -466,6 +468,7 @@ def search(space: Any = "nb201", *, algo: str = "evolution", proxy: str = "epads
            tournament: int = TOURNAMENT, store=None, scorer: dict | None = None, build_seed: int = 0,
            workers: int = 0, threads: int = 1, timeout_s: float | None = DEFAULT_TIMEOUT_S,
            output: str | os.PathLike | None = None, force: bool = False, modules: Sequence[str] = (),
+           batch_source: str = "auto", batch_seed: int = DEFAULT_BATCH_SEED,
            evaluator: Evaluator | None = None, on_step: Callable | None = None) -> SearchResult:
     """Search `space` for the architecture with the best proxy score within `budget` distinct candidates.
 
@@ -485,10 +488,18 @@ def search(space: Any = "nb201", *, algo: str = "evolution", proxy: str = "epads
                          "register the space (@register_space) and pass its name and space_kwargs")
     max_params, max_macs = parse_count(max_params), parse_count(max_macs)
     own_eval = evaluator is None
+    batch_desc = None
     if evaluator is None:
         if objective is not None:
             evaluator = FunctionEvaluator(objective)
         else:
+            scorer = dict(scorer or {})
+            if str(proxy).strip().lower() not in BASELINES and scorer.get("data") is None:
+                # the CLI and this API score on the same batch: the space's own (NB201: CIFAR-10)
+                scorer["data"], batch_desc = default_batch(sp, batch_source, store, int(scorer.get("batch_size", 128)),
+                                                           batch_seed)
+            elif scorer.get("data") is not None:
+                batch_desc = f"user data {scorer['data']}"
             evaluator = make_evaluator(name, sp, kwargs, proxy, seed, score_also=score_also, scorer=scorer,
                                        store=store, build_seed=build_seed, workers=workers, threads=threads,
                                        timeout_s=timeout_s, modules=modules)
@@ -498,6 +509,8 @@ def search(space: Any = "nb201", *, algo: str = "evolution", proxy: str = "epads
     if algo == "evolution":
         settings.update(population=int(population), tournament=int(tournament))
     settings.update(evaluator.settings())
+    if batch_desc:
+        settings["batch"] = batch_desc
     t0, c0 = time.perf_counter(), _cpu_time()
     run = _Run(sp, evaluator, budget, np.random.default_rng(int(seed)), max_params, max_macs, on_step)
     try:
@@ -556,17 +569,54 @@ def summarize(results: Sequence[SearchResult]) -> dict:
     return out
 
 
-def nb201_accuracy(space, arch: str | None, table: dict | None = None) -> dict:
-    """{"test_accuracy": x} for a NAS-Bench-201 arch from the shared ground-truth table ({} if unavailable)."""
-    if arch is None or getattr(space, "name", None) != "nb201":
+def benchmark_accuracy(space, arch: str | None, table=None) -> dict:
+    """{"test_accuracy": x} for a member of a space with a Benchmark (its ground truth), {} otherwise."""
+    bench = getattr(space, "benchmark", None)
+    if arch is None or bench is None:
         return {}
-    try:
-        from onnxscore.spaces.nb201 import get_accuracy, load_accuracies
+    acc = bench.accuracy(arch, table)
+    return {} if acc is None else {"test_accuracy": acc}
 
-        table = table if table is not None else load_accuracies()
-        return {"test_accuracy": get_accuracy(table, arch, space.dataset)}
-    except (OnnxscoreError, KeyError):
-        return {}
+
+nb201_accuracy = benchmark_accuracy  # the name before spaces carried their Benchmark
+
+
+def input_side(sp) -> int | None:
+    """Image side of the space's networks (from one built sample), or None when not a 3-channel square image."""
+    m = sp.build(sp.sample(np.random.default_rng(0)), seed=0)
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    vals = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    if len(vals) == 4 and vals[1] == 3 and vals[2] == vals[3] and vals[2]:
+        return int(vals[2])
+    return None
+
+
+BATCH_SOURCES = ("auto", "cifar10", "random")
+
+
+def default_batch(sp, source: str, store, batch_size: int, batch_seed: int) -> tuple[str | None, str | None]:
+    """(data path or None, description) of the batch a search scores on: 'auto' is the space's Benchmark
+    batch (NB201: the protocol's CIFAR-10 images, the same .npy as evaluate's, so the store is shared) or
+    the seeded random-normal batch; 'cifar10' forces CIFAR-10 images; 'random' the random-normal batch."""
+    from onnxscore.store import DEFAULT_STORE
+
+    if source not in BATCH_SOURCES:
+        raise InputError(f"unknown batch_source {source!r}; use {', '.join(BATCH_SOURCES)}")
+    path = getattr(store, "path", store) or DEFAULT_STORE
+    cache = (Path(path).resolve().parent if str(path) != ":memory:"
+             else Path(os.environ.get("TMPDIR", "/tmp")) / "onnxscore-batches") / "batches"
+    bench = getattr(sp, "benchmark", None)
+    if source == "random" or (source == "auto" and bench is None):
+        return None, None
+    if source == "auto":
+        return bench.default_batch(cache, batch_size, batch_seed) or (None, None)
+    side = input_side(sp)
+    if side not in (32, 16):
+        raise InputError(f"batch_source cifar10 needs 3x32x32 or 3x16x16 inputs; {sp.name or 'this space'}'s "
+                         "networks take another shape (pass data=FILE.npy)")
+    from onnxscore.evaluate import image_batch
+
+    return image_batch(cache, batch_size, batch_seed, side)
 
 
 def progress_printer(stream=None, interval: float = 5.0) -> Callable:
@@ -587,4 +637,5 @@ def progress_printer(stream=None, interval: float = 5.0) -> Callable:
 
 __all__ = ["ALGOS", "BASELINES", "Evaluated", "SearchResult", "Evaluator", "FunctionEvaluator", "ParamsEvaluator",
            "RandomEvaluator", "ProxyEvaluator", "space_candidate", "random_search", "regularized_evolution",
-           "resolve_space", "search", "repeat_seeds", "mean_std", "summarize", "write_onnx", "check_output", "nb201_accuracy"]
+           "resolve_space", "search", "repeat_seeds", "mean_std", "summarize", "write_onnx", "check_output", "nb201_accuracy",
+           "benchmark_accuracy", "default_batch", "input_side", "BATCH_SOURCES"]

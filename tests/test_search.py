@@ -252,3 +252,23 @@ def test_summary_mean_and_std():
     assert summ["score"]["mean"] == pytest.approx(np.mean([r.score for r in rs]))
     assert summ["score"]["std"] == pytest.approx(np.std([r.score for r in rs], ddof=1))
     assert mean_std([None, 2.0]) == {"mean": 2.0, "std": 0.0, "n": 1}
+
+
+def test_python_api_and_cli_search_score_the_same_batch_with_the_same_keys(tmp_path, capsys):
+    """search("nb201") takes the space's benchmark batch (the protocol's CIFAR-10 images) as the CLI does,
+    so a search run from Python finds every candidate the CLI scored in the store."""
+    import json
+
+    from onnxscore.cli.main import main
+    from onnxscore.search import search
+
+    store = tmp_path / "s.sqlite"
+    assert main(["search", "--space", "nb201", "--budget", "3", "--store", str(store), "--no-onnx", "--json",
+                 "-q", "--workers", "0", "-b", "16"]) in (0, None)
+    cli = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    api = search("nb201", budget=3, store=str(store), scorer={"batch_size": 16}, workers=0)
+    assert api.scored == 0 and api.evaluated == 3  # every candidate came from the CLI's store rows
+    assert api.arch == cli["arch"] and api.score == pytest.approx(cli["score"], rel=0, abs=0)
+    assert "cifar10" in api.settings["batch"] and api.settings["batch"] == cli["settings"]["batch"]
+    rnd = search("nb201", budget=3, store=str(store), scorer={"batch_size": 16}, workers=0, batch_source="random")
+    assert rnd.scored == 3 and "batch" not in rnd.settings  # another batch: other keys, scored anew

@@ -80,11 +80,10 @@ def command(csv_path, space, dataset, sample, seed, proxy, batch_size, sigma, bn
 
     if bool(csv_path) == bool(space):
         raise InputError("pass either a CSV of (model path, accuracy) or --space nb201 --dataset D --sample N")
-    if space and str(space).lower() != "nb201":
-        raise InputError(f"--space {space}: only nb201 has an accuracy table here; for other models pass a CSV "
-                         "of (model path, accuracy)")
     if space and not dataset:
-        raise InputError("--space nb201 needs --dataset cifar10, cifar100 or ImageNet16-120")
+        raise InputError(f"--space {space} needs --dataset (nb201: cifar10, cifar100 or ImageNet16-120)")
+    if space:
+        ev.benchmark_of(space, dataset)  # a space without an accuracy table is refused before any work
     if accuracies and not space:
         raise InputError("--accuracies goes with --space nb201; a CSV carries its own accuracies")
     if workers is not None and workers < 0:
@@ -109,7 +108,7 @@ def command(csv_path, space, dataset, sample, seed, proxy, batch_size, sigma, bn
         kw["image_size"] = int(image_size)
     try:
         if space:
-            res = ev.evaluate_nb201(dataset, sample, seed, build_seed=build_seed, table=accuracies, **kw)
+            res = ev.evaluate_space(space, dataset, sample, seed, build_seed=build_seed, table=accuracies, **kw)
         else:
             res = ev.evaluate_csv(csv_path, sample, seed, dataset=dataset, **kw)
     except ev.EvaluationInterrupted as exc:

@@ -18,36 +18,6 @@ def _import_space_module(spec: str) -> None:
     import_spec(spec, "--space-module")
 
 
-def _input_side(sp) -> int | None:
-    """Image side of the space's networks (from one built sample), or None when not a 3-channel square image."""
-    import numpy as np
-
-    m = sp.build(sp.sample(np.random.default_rng(0)), seed=0)
-    dims = m.graph.input[0].type.tensor_type.shape.dim
-    vals = [d.dim_value if d.HasField("dim_value") else None for d in dims]
-    if len(vals) == 4 and vals[1] == 3 and vals[2] == vals[3] and vals[2]:
-        return int(vals[2])
-    return None
-
-
-def _batch(sp, space_name: str, source: str, store: str, batch_size: int, batch_seed: int):
-    """(data path or None, description): the CIFAR-10 batch evaluate uses (same .npy, so the store is shared)."""
-    from onnxscore.errors import InputError
-
-    if source == "random" or (source == "auto" and space_name != "nb201"):
-        return None, None
-    side = _input_side(sp)
-    if side not in (32, 16):
-        if source == "cifar10":
-            raise InputError(f"--batch-source cifar10 needs 3x32x32 or 3x16x16 inputs; {space_name} networks take "
-                             "another shape (pass --data FILE.npy)")
-        return None, None
-    from onnxscore.evaluate import image_batch
-
-    cache = Path(store).resolve().parent / "batches"
-    return image_batch(cache, batch_size, batch_seed, side)
-
-
 def _outputs(output, no_onnx, space, dataset, algo, proxy, budget, seeds) -> list:
     if no_onnx:
         return [None] * len(seeds)
@@ -127,7 +97,7 @@ def _ms(d: dict, fmt: str = "{:.4g}") -> str:
               help="SQLite result store shared with rank/evaluate [default: .onnxscore/results.sqlite].")
 @click.option("--batch-source", type=click.Choice(["auto", "cifar10", "random"]), default="auto", show_default=True,
               help="Images scored: cifar10 = the CIFAR-10 test subset (16x16 pooled for 16-pixel inputs), random = "
-                   "seeded normal noise; auto = cifar10 for nb201, random otherwise. --data overrides.")
+                   "seeded normal noise; auto = the space's benchmark batch (nb201: CIFAR-10), random otherwise. --data overrides.")
 @click.option("--data", type=click.Path(dir_okay=False), default=None,
               help="float32 .npy batch in the networks' layout and normalisation (first B rows).")
 @click.option("--batch-size", "-b", type=int, default=128, show_default=True, help="B images per forward.")
@@ -176,30 +146,21 @@ def command(space, dataset, space_module, algo, proxy, budget, seed, repeat, pop
     if budget < 1:
         raise InputError(f"--budget must be at least 1 (got {budget})")
     seeds = S.repeat_seeds(seed, repeat)
-    space_kwargs = {}
-    if dataset:
-        space_kwargs["dataset"] = dataset
-    elif str(space).lower() == "nb201":
-        space_kwargs["dataset"] = "cifar10"
+    space_kwargs = {"dataset": dataset} if dataset else {}
     name, sp, space_kwargs = S.resolve_space(space, space_kwargs)
-    outs = _outputs(output, no_onnx, name, space_kwargs.get("dataset"), algo, proxy, budget, seeds)
+    outs = _outputs(output, no_onnx, name, getattr(sp, "dataset", None), algo, proxy, budget, seeds)
     store = store_path or DEFAULT_STORE
     for o in outs:
         S.check_output(o, force, store=store, data=data)  # before any work
-    desc = None
     scorer = {"batch_size": batch_size, "seed": noise_seed, "sigma": sigma, "bn": bn, "init": init,
-              "provider": provider, "activations": activations, "mu": mu, "sigma_params": sigma_params}
-    if proxy.strip().lower() not in S.BASELINES:
-        path, desc = (data, f"user data {data}") if data else _batch(sp, name, batch_source, store, batch_size,
-                                                                    batch_seed)
-        scorer["data"] = path
+              "provider": provider, "activations": activations, "mu": mu, "sigma_params": sigma_params,
+              "data": data}
     also = [p for p in (score_also or "").split(",") if p.strip()]
     table = None
-    if name == "nb201":
+    bench = getattr(sp, "benchmark", None)
+    if bench is not None:
         try:
-            from onnxscore.spaces.nb201 import load_accuracies
-
-            table = load_accuracies(accuracies)
+            table = bench.table(accuracies)
         except InputError:
             if accuracies:
                 raise
@@ -209,11 +170,10 @@ def command(space, dataset, space_module, algo, proxy, budget, seed, repeat, pop
                        score_also=also, max_params=max_params, max_macs=max_macs, population=population,
                        tournament=tournament, store=store, scorer=scorer, build_seed=build_seed, workers=workers,
                        threads=threads, timeout_s=timeout_s, output=out, force=force, modules=modules,
+                       batch_source=batch_source, batch_seed=batch_seed,
                        on_step=None if quiet else S.progress_printer())
-        if desc:
-            res.settings["batch"] = desc
         if table is not None:
-            res.extra.update(S.nb201_accuracy(sp, res.arch, table))
+            res.extra.update(S.benchmark_accuracy(sp, res.arch, table))
         results.append(res)
         if as_json:
             click.echo(json.dumps(res.to_dict()))

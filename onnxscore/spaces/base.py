@@ -16,6 +16,7 @@ class SearchSpace(abc.ABC):
     """
 
     name: str = ""
+    benchmark = None  # a spaces.benchmark.Benchmark when the space carries ground truth (NB201)
 
     @abc.abstractmethod
     def sample(self, rng: np.random.Generator) -> Any:

@@ -361,6 +361,13 @@ class NB201Space(SearchSpace):
     def is_dead(self, encoding: Arch) -> bool:
         return is_dead(encoding)
 
+    @property
+    def benchmark(self):
+        """NAS-Bench-201's accuracy table, protocol batch and dead cells for this dataset."""
+        from onnxscore.spaces.nb201_benchmark import NB201Benchmark
+
+        return NB201Benchmark(self)
+
 
 # ----------------------------------------------------------------------------- accuracy table
 

@@ -154,7 +154,8 @@ def test_plot_without_matplotlib_is_one_line_error(capsys, monkeypatch, csv_file
 @pytest.mark.parametrize("args, needle", [
     (["evaluate"], "either a CSV"),
     (["evaluate", "--space", "nb201"], "--dataset"),
-    (["evaluate", "--space", "nds", "--dataset", "x"], "only nb201"),
+    (["evaluate", "--space", "nds", "--dataset", "x"], "unknown search space"),
+    (["evaluate", "--space", "mobilenet-like", "--dataset", "x"], "does not take --dataset"),
     (["evaluate", "--space", "nb201", "--dataset", "mnist", "--sample", "2"], "unknown NAS-Bench-201 dataset"),
     (["evaluate", "--space", "nb201", "--dataset", "cifar10", "--sample", "2", "-p", "params"], "baseline"),
 ])
