@@ -182,3 +182,38 @@ def test_keras_swish_mish_hard_silu_net_matches_keras():
     want = naive.naswot(ref)
     err = abs(res.scores["naswot"] - want) / abs(want)
     assert err <= REL, (res.scores["naswot"], want)
+
+
+def test_keras_gelu_erf_and_tanh_match_keras():
+    """TensorFlow writes exact GELU as 0.5 x erfc(-x / sqrt 2) and tf2onnx puts layout Transposes inside
+    both forms: each is still one site, coded by its input's sign as Keras computes it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tf = pytest.importorskip("tensorflow")
+    pytest.importorskip("tf2onnx")
+    keras = pytest.importorskip("keras")
+    from onnxscore.converters import convert
+
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((8, 8, 3))
+    a = keras.layers.Activation(lambda t: keras.activations.gelu(t, approximate=False))(
+        keras.layers.BatchNormalization()(keras.layers.Conv2D(8, 3, padding="same")(inp)))
+    b = keras.layers.Activation(lambda t: keras.activations.gelu(t, approximate=True))(
+        keras.layers.Conv2D(8, 3, padding="same")(a))
+    d = keras.layers.Dense(16, activation="gelu")(keras.layers.Flatten()(b))
+    net = keras.Model(inp, keras.layers.Dense(10)(d))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = convert(net)
+    x = np.random.default_rng(1).standard_normal((B, 8, 8, 3)).astype(np.float32)
+    dense = net.layers[-2]
+    taps = [layer.input for layer in net.layers if isinstance(layer, keras.layers.Activation)] + [dense.input]
+    outs = keras.Model(inp, taps)(tf.constant(x), training=True)
+    pre = [np.asarray(o) for o in outs[:-1]]
+    pre.append(np.asarray(outs[-1]) @ np.asarray(dense.kernel) + np.asarray(dense.bias))
+    ref = [(p > 0).reshape(B, -1) for p in pre]
+    sites = onnxscore.graph.sites.find_sites(onnxscore.graph.view.GraphView(model), "extended")
+    assert [s.op_type for s in sites] == ["Gelu", "Gelu", "Gelu"]
+    res = onnxscore.score(model, ["naswot"], batch_size=B, data=x, activations="extended")
+    assert res.sites == 3 and res.units == sum(r.shape[1] for r in ref)
+    want = naive.naswot(ref)
+    assert abs(res.scores["naswot"] - want) / abs(want) <= REL, (res.scores["naswot"], want)

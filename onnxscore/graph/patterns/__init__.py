@@ -6,7 +6,7 @@ so `find_sites` treats it as one site coded by its input's sign and skips the op
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from onnxscore.graph.view import GraphView
@@ -61,10 +61,13 @@ def find_regions(view: GraphView) -> list[Region]:
             region = fn(view, i)
             if region is None or region.nodes & claimed or not _closed(view, region):
                 continue
+            region = replace(region, input=base(region.input))  # a leaf read through Transposes: its tensor
             claimed |= region.nodes
             regions.append(region)
     return regions
 
+
+from onnxscore.graph.patterns._algebra import base  # noqa: E402
 
 # import order is priority order: HardSwish contains a HardSigmoid, so it is tried first
 from onnxscore.graph.patterns import hardswish, hardsigmoid, gelu_erf, gelu_tanh, mish, swish  # noqa: E402,F401

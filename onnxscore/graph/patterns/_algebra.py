@@ -1,5 +1,10 @@
 """Elementwise arithmetic read as a polynomial in leaf tensors, so one check covers every way an
-exporter orders and groups the same formula (0.5 * (x * g), (x * 0.5) * g, x * g / 2, ...)."""
+exporter orders and groups the same formula (0.5 * (x * g), (x * 0.5) * g, x * g / 2, ...).
+
+A Transpose is elementwise up to a permutation of axes, and tf2onnx puts layout Transposes inside
+activations (NCHW convolutions in an NHWC Keras graph): a leaf read through Transposes is the tensor
+tagged with the net permutation (`tagged`), so `T(x) * erf(T(x) / sqrt(2))` is still one leaf `x@perm`
+and two Transposes that cancel leave plain `x`; `base` gives the tensor back."""
 from __future__ import annotations
 
 import math
@@ -10,7 +15,8 @@ from onnxscore.graph.view import GraphView
 
 Monomial = tuple[tuple[str, int], ...]  # sorted (leaf tensor, power) pairs; () is the constant term
 Poly = dict[Monomial, float]
-EXPANDED = ("Add", "Sub", "Mul", "Div", "Pow", "Neg")
+EXPANDED = ("Add", "Sub", "Mul", "Div", "Pow", "Neg", "Transpose")
+_TAG = "\x00perm="
 MAX_TERMS = 8
 MAX_DEPTH = 8
 
@@ -33,6 +39,40 @@ def _add(a: Poly, b: Poly, sign: float = 1.0) -> Poly:
     for k, c in b.items():
         out[k] = out.get(k, 0.0) + sign * c
     return {k: c for k, c in out.items() if c != 0.0}
+
+
+def tagged(name: str, perm: tuple[int, ...] | None) -> str:
+    """The leaf of `name` read through Transposes with net permutation `perm` (identity: `name` itself)."""
+    return name if perm is None or list(perm) == list(range(len(perm))) else f"{name}{_TAG}{','.join(map(str, perm))}"
+
+
+def base(leaf_name: str) -> str:
+    """The tensor a (possibly tagged) leaf reads."""
+    return leaf_name.split(_TAG, 1)[0]
+
+
+def _permuted(leaf_name: str, perm: list[int]) -> str:
+    """A leaf after one more Transpose(perm): net permutation old[perm[j]] (identity when untagged)."""
+    name, _, old = leaf_name.partition(_TAG)
+    prev = [int(v) for v in old.split(",")] if old else list(range(len(perm)))
+    if len(prev) != len(perm):
+        return ""
+    return tagged(name, tuple(prev[j] for j in perm))
+
+
+def _transpose(view: GraphView, node, inner: Poly) -> Poly | None:
+    """A polynomial pushed through a Transpose: every leaf gets the permutation (constants are scalars)."""
+    perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+    if perm is None:
+        return None  # the default (reversed axes) needs the rank; not written by the exporters matched here
+    out: Poly = {}
+    for mono, c in inner.items():
+        leaves = [(_permuted(n, perm), k) for n, k in mono]
+        if any(not n for n, _ in leaves):
+            return None
+        key = tuple(sorted(leaves))
+        out[key] = out.get(key, 0.0) + c
+    return out
 
 
 def scalar(view: GraphView, name: str) -> float | None:
@@ -59,7 +99,11 @@ def expand(view: GraphView, name: str, nodes: set[int], top: bool = True, depth:
     parts = [expand(view, i, nodes, False, depth + 1) for i in node.input]
     if any(p is None for p in parts):
         return None
-    if node.op_type == "Neg":
+    if node.op_type == "Transpose":
+        out = _transpose(view, node, parts[0])
+        if out is None:
+            return leaf
+    elif node.op_type == "Neg":
         out = {k: -v for k, v in parts[0].items()}
     elif node.op_type in ("Add", "Sub"):
         out = _add(parts[0], parts[1], 1.0 if node.op_type == "Add" else -1.0)

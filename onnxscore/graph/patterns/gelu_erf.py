@@ -1,4 +1,5 @@
-"""GELU, exact form: 0.5 * x * (1 + erf(x / sqrt(2))), as torch.onnx writes it below opset 20."""
+"""GELU, exact form: 0.5 * x * (1 + erf(x / sqrt(2))), as torch.onnx writes it below opset 20, or
+0.5 * x * (1 - erf(-x / sqrt(2))), TensorFlow's 0.5 * x * erfc(-x / sqrt(2)) through tf2onnx."""
 from __future__ import annotations
 
 import math
@@ -12,10 +13,10 @@ def match(view, i: int) -> Region | None:
     erf = view.graph.node[i]
     inner: set[int] = set()
     lin = linear_in(expand(view, erf.input[0], inner, top=False))
-    if lin is None or not close(lin[1], 1 / math.sqrt(2)):
+    if lin is None or not close(abs(lin[1]), 1 / math.sqrt(2)):
         return None
-    x, e = lin[0], erf.output[0]
-    found = top_match(view, i, lambda p: same(p, {leaf(x): 0.5, mono(x, e): 0.5}))
+    x, e, sign = lin[0], erf.output[0], math.copysign(1.0, lin[1])  # erf is odd: 1 - erf(-z) = 1 + erf(z)
+    found = top_match(view, i, lambda p: same(p, {leaf(x): 0.5, mono(x, e): 0.5 * sign}))
     if found is None:
         return None
     last, outer = found
