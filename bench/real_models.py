@@ -10,7 +10,7 @@ them), every proxy's score, conversion and scoring time, latency of the inferenc
 the child's peak RSS (framework + conversion + scoring). A model that cannot be scored keeps its row,
 with the one-line reason. Needs the frameworks (torch + torchvision + timm, tensorflow, paddle); a
 framework that is not installed gives rows whose reason says so. Resumable: rows already in the JSON
-with the same settings are kept unless --force.
+with the same settings are kept unless --force; failed rows are run again.
 """
 from __future__ import annotations
 
@@ -179,9 +179,12 @@ def _child(args) -> None:
 
 
 def run_suite(names, batch_size: int, timeout: float, out: Path, force: bool) -> list[dict]:
+    def selected(r: dict) -> bool:
+        return not names or r["model"] in names or r["framework"] in names
+
     rows = json.loads(out.read_text()) if out.exists() else []
-    rows = [r for r in rows if r.get("batch_size") == batch_size and "error" not in r
-            and not (force and (not names or r["model"] in names or r["framework"] in names))]
+    # a selected row is run again when it failed before or with --force; the others are kept as they are
+    rows = [r for r in rows if r.get("batch_size") == batch_size and not (selected(r) and (force or "error" in r))]
     done = {(r["model"], r["framework"]) for r in rows}
     for name, framework, family, _ in SUITE:
         if names and name not in names and framework not in names:
