@@ -75,7 +75,7 @@ def run_once(n: int, workers: int, proxy: str, batch_size: int, seed: int) -> di
     with tempfile.TemporaryDirectory(prefix="onnxscore-bench-") as tmp:
         store, out_csv = os.path.join(tmp, "r.sqlite"), os.path.join(tmp, "r.csv")
         cmd = [sys.executable, "-m", "onnxscore.cli.main", "rank", "--space", "nb201", "--sample", str(n),
-               "--dataset", "cifar10", "--proxy", proxy, "--batch-size", str(batch_size), "--seed", str(seed),
+               "--dataset", "cifar10", "--proxy", proxy, "--batch-size", str(batch_size), "--sample-seed", str(seed),
                "--workers", str(workers), "--store", store, "--csv", out_csv, "--top", "5"]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(x for x in (str(ROOT), os.environ.get("PYTHONPATH")) if x)}
         t0 = time.perf_counter()

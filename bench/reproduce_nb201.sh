@@ -23,7 +23,7 @@ for n in $SIZES; do
     store="$STORE_DIR/nb201-$ds-$n.sqlite"
     rm -f "$store" "$store-wal" "$store-shm"   # fresh store: time an uncached run
     echo "== NAS-Bench-201 $ds, $n architectures =="
-    onnxscore evaluate --space nb201 --dataset "$ds" --sample "$n" --seed 2026 \
+    onnxscore evaluate --space nb201 --dataset "$ds" --sample "$n" --sample-seed 2026 \
       --proxy epads,naswot,swap --batch-size 128 --sigma 1.0 --batch-seed 2027 --build-seed 0 --noise-seed 0 \
       --workers "$WORKERS" --store "$store" --output "$OUT/nb201-$ds-$n.json"
   done

@@ -478,7 +478,8 @@ def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROX
         batch_seed: int = DEFAULT_BATCH_SEED, image_size: int = 32, images=None, input_name: str | None = None,
         input_shape=None, exclude_dead: bool = False, store=None, workers: int | None = None,
         threads: int = 1, progress: bool = True, timeout_s: float | None = DEFAULT_TIMEOUT_S,
-        modules: Sequence[str] = ()) -> Evaluation:
+        modules: Sequence[str] = (), mu: float | None = None, sigma_params: float | None = None,
+        merged_sites: str = "once", max_memory=None) -> Evaluation:
     """Score `items` through the ranking engine (cached in `store`) and compare with their accuracies;
     timeout_s is the per-model time limit (0: none); modules: user modules (proxies) workers import.
 
@@ -507,7 +508,8 @@ def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROX
             data_desc, batch_info = f"user data {data} (first {batch_size} rows)", {}
         scorer = {"batch_size": batch_size, "seed": noise_seed, "sigma": sigma, "data": str(data), "bn": bn,
                   "init": init, "provider": provider, "activations": activations, "input_name": input_name,
-                  "input_shape": input_shape}
+                  "input_shape": input_shape, "mu": mu, "sigma_params": sigma_params,
+                  "merged_sites": None if merged_sites == "once" else merged_sites, "max_memory": max_memory}
         rs = RankSettings(proxies=tuple(names), scorer=scorer, threads=threads, input_shape=input_shape,
                           modules=tuple(modules))
         ss = Scorer(**{k: v for k, v in scorer.items() if v is not None}).settings()

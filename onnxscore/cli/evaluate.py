@@ -5,8 +5,7 @@ import json
 
 import click
 
-from onnxscore.cli.options import proxy_module_option, timeout_option
-from onnxscore.graph.init import INIT_MODES
+from onnxscore.cli.options import legacy_seed_option, scoring_options, timeout_option
 
 
 @click.command("evaluate")
@@ -16,19 +15,10 @@ from onnxscore.graph.init import INIT_MODES
               help="nb201: cifar10, cifar100 or ImageNet16-120 (test accuracy; ImageNet16-120 uses CIFAR-10 "
                    "images pooled to 16x16 as stand-ins). With a CSV: a label for the report.")
 @click.option("--sample", type=int, default=None,
-              help="Rows default_rng(--seed).choice(rows, N, replace=False) of the table or CSV [default: all].")
-@click.option("--seed", type=int, default=2026, show_default=True, help="Seed of --sample.")
-@click.option("--proxy", "-p", default="epads,naswot,swap", show_default=True,
-              help="Proxies to evaluate (comma list or all); the params baseline is always added.")
-@click.option("--batch-size", "-b", type=int, default=128, show_default=True, help="B real images per forward.")
-@click.option("--sigma", type=float, default=1.0, show_default=True, help="Std of ePADS's input noise.")
-@click.option("--bn", type=click.Choice(["batch", "exported"]), default="batch", show_default=True,
-              help="batch: BatchNorm uses batch statistics (the papers); exported: as in the file.")
-@click.option("--init", type=click.Choice(list(INIT_MODES)), default="keep", show_default=True,
-              help="keep the models' weights, or re-draw them from --noise-seed.")
-@click.option("--activations", type=click.Choice(["relu", "extended"]), default="relu", show_default=True)
-@click.option("--noise-seed", type=int, default=0, show_default=True,
-              help="Seed of ePADS's noise draw and permutations (one draw shared by every model).")
+              help="Rows default_rng(--sample-seed).choice(rows, N, replace=False) of the table or CSV [default: all].")
+@click.option("--sample-seed", type=int, default=2026, show_default=True, help="Seed of --sample.")
+@legacy_seed_option("--sample-seed", "sample seed")
+@scoring_options(proxy_default="epads,naswot,swap", seed_alias=False)
 @click.option("--build-seed", type=int, default=0, show_default=True,
               help="--space: seed of the generated networks' weights (PyTorch-default init drawn with numpy).")
 @click.option("--batch-seed", type=int, default=2027, show_default=True,
@@ -39,15 +29,10 @@ from onnxscore.graph.init import INIT_MODES
               help="Images to draw the batch from: cifar10_test_1000.npz, or the CIFAR-10 python version "
                    "(cifar-10-batches-py folder or cifar-10-python.tar.gz, as Keras/torchvision cache it) "
                    "[default: $ONNXSCORE_DATA, ../shared/data, else the 128 protocol images shipped].")
-@click.option("--data", type=click.Path(dir_okay=False), default=None,
-              help="Use this float32 .npy (model layout, normalised) as the batch instead of the CIFAR-10 images.")
 @click.option("--accuracies", type=click.Path(dir_okay=False), default=None,
               help="--space nb201: path of nb201_accuracies.csv [default: the shared data folder].")
 @click.option("--exclude-dead", is_flag=True,
               help="nb201: leave dead architectures (no cell input-output path) out of the correlations.")
-@click.option("--input", "input_name", default=None, help="Input to feed, for models with several.")
-@click.option("--input-shape", default=None, help="One sample's shape, e.g. 3,32,32 (for symbolic sizes).")
-@click.option("--provider", default=None, help="Force an onnxruntime execution provider (cpu, cuda, ...).")
 @click.option("--workers", "-w", type=int, default=None,
               help="Worker processes (default: the core count; 0 = in this process).")
 @click.option("--threads", type=int, default=1, show_default=True, help="onnxruntime threads per worker.")
@@ -59,17 +44,15 @@ from onnxscore.graph.init import INIT_MODES
               help="Draw score against accuracy, one panel per proxy, to this image (needs the plot extra: matplotlib).")
 @click.option("--force", is_flag=True, help="Overwrite existing -o/--plot files (never an input or the store).")
 @timeout_option
-@proxy_module_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def command(csv_path, space, dataset, sample, seed, proxy, batch_size, sigma, bn, init, activations, noise_seed,
-            build_seed, batch_seed, image_size, images, data, accuracies, exclude_dead, input_name, input_shape,
-            provider, workers, threads, store_path, as_json, output, plot_path, force, timeout_s, proxy_modules,
-            quiet):
+def command(csv_path, space, dataset, sample, sample_seed, legacy_seed, proxy, seed, build_seed, batch_seed,
+            image_size, images, data, accuracies, exclude_dead, input_shape, workers, threads, store_path, as_json,
+            output, plot_path, force, timeout_s, proxy_modules, quiet, **scoring):
     """Score models and report Kendall tau, Spearman rho and top-10% precision against their accuracy,
     with the parameter count as the baseline.
 
     Either CSV_PATH, a CSV of (model path, accuracy) rows for any models you have, or
-    --space nb201 --dataset cifar10|cifar100|ImageNet16-120 --sample N --seed S (rows of the
+    --space nb201 --dataset cifar10|cifar100|ImageNet16-120 --sample N --sample-seed S (rows of the
     NAS-Bench-201 accuracy table). Every model sees the same real-image batch and the same noise.
     Scores are cached in the store, so a rerun only scores what is missing; Ctrl-C prints the
     metrics of what was finished. A null score ranks last.
@@ -99,18 +82,19 @@ def command(csv_path, space, dataset, sample, seed, proxy, batch_size, sigma, bn
             raise MissingExtraError("matplotlib", "plot") from None
     _check_outputs({"-o": output, "--plot": plot_path}, force, csv_path, store_path,
                    {data: "the --data batch", images: "the --images file", accuracies: "the --accuracies table"})
-    kw = dict(proxies=proxy, batch_size=batch_size, sigma=sigma, bn=bn, init=init, activations=activations,
-              provider=provider, noise_seed=noise_seed, data=data, batch_seed=batch_seed, images=images,
-              input_name=input_name, input_shape=parse_shape(input_shape), exclude_dead=exclude_dead,
-              store=store_path, workers=workers, threads=threads, progress=not quiet, timeout_s=timeout_s,
-              modules=proxy_modules)
+    if legacy_seed is not None:
+        sample_seed = legacy_seed
+    seed_s = sample_seed
+    kw = dict(proxies=proxy, noise_seed=seed, data=data, batch_seed=batch_seed, images=images,
+              input_shape=parse_shape(input_shape), exclude_dead=exclude_dead, store=store_path, workers=workers,
+              threads=threads, progress=not quiet, timeout_s=timeout_s, modules=proxy_modules, **scoring)
     if image_size:
         kw["image_size"] = int(image_size)
     try:
         if space:
-            res = ev.evaluate_space(space, dataset, sample, seed, build_seed=build_seed, table=accuracies, **kw)
+            res = ev.evaluate_space(space, dataset, sample, seed_s, build_seed=build_seed, table=accuracies, **kw)
         else:
-            res = ev.evaluate_csv(csv_path, sample, seed, dataset=dataset, **kw)
+            res = ev.evaluate_csv(csv_path, sample, seed_s, dataset=dataset, **kw)
     except ev.EvaluationInterrupted as exc:
         part = exc.partial
         click.echo(f"onnxscore: interrupted: {part.n} of {part.total} models finished; metrics over those "

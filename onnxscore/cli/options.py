@@ -28,15 +28,23 @@ def proxy_module_option(fn):
                              "(repeatable); workers import it too.")(fn)
 
 
-def scoring_options(fn):
-    """Every setting that changes a score, with the papers' defaults (and the memory limit, which only refuses)."""
+def scoring_options(fn=None, *, proxy_default: str = "epads", seed_alias: bool = True):
+    """Every setting that changes a score, with the papers' defaults (and the memory limit, which only
+    refuses): the same flags with the same meaning in score, rank, evaluate and search.
+
+    The scoring seed is --noise-seed everywhere; score and rank also take its first spelling, --seed
+    (`seed_alias`); evaluate and search use --seed-free names for their own seeds (--sample-seed,
+    --search-seed). `proxy_default`: evaluate compares three proxies, the others score one."""
+    if fn is None:
+        return lambda f: scoring_options(f, proxy_default=proxy_default, seed_alias=seed_alias)
+    seed_flags = ("--seed", "--noise-seed") if seed_alias else ("--noise-seed",)
     opts = [
-        click.option("--proxy", "-p", "proxy", default="epads", show_default=True,
-                     help="epads, naswot, swap, reg-swap, a comma list, or all."),
+        click.option("--proxy", "-p", "proxy", default=proxy_default, show_default=True,
+                     help="epads, naswot, swap, reg-swap (or one from --proxy-module), a comma list, or all."),
         click.option("--batch-size", "-b", type=int, default=128, show_default=True,
                      help="Samples per batch (ePADS runs 2B: clean + perturbed)."),
-        click.option("--seed", type=int, default=0, show_default=True,
-                     help="Seed of the default batch, the noise, the permutations and re-init."),
+        click.option(*seed_flags, "seed", type=int, default=0, show_default=True,
+                     help="Seed of the random batch, the noise, the permutations and re-init (shared by every model)."),
         click.option("--sigma", type=float, default=1.0, show_default=True,
                      help="Std of ePADS's input noise."),
         click.option("--data", type=click.Path(dir_okay=False), default=None,
@@ -44,7 +52,7 @@ def scoring_options(fn):
         click.option("--bn", type=click.Choice(["batch", "exported"]), default="batch", show_default=True,
                      help="batch: BatchNorm uses batch statistics (the papers); exported: as in the file."),
         click.option("--init", type=click.Choice(list(INIT_MODES)), default="keep", show_default=True,
-                     help="keep the file's weights, or re-draw them (normal: N(0,1); kaiming) from --seed."),
+                     help="keep the file's weights, or re-draw them (normal: N(0,1); kaiming) from the noise seed."),
         click.option("--provider", default=None,
                      help="Force an onnxruntime execution provider (cpu, cuda, or a full name). Default: CUDA if it works, else CPU."),
         click.option("--input", "input_name", default=None, help="Input to feed, for models with several."),
@@ -64,6 +72,18 @@ def scoring_options(fn):
     for opt in reversed(opts):
         fn = opt(fn)
     return proxy_module_option(fn)
+
+
+def legacy_seed_option(name: str, meaning: str):
+    """The old `--seed` of evaluate/search, which meant `meaning` there: still taken, with a note."""
+
+    def callback(ctx, param, value):
+        if value is not None:
+            click.echo(f"onnxscore: note: --seed in `{ctx.info_name}` is its {meaning}, now spelled {name}; "
+                       "--noise-seed is the scoring seed, as in score and rank", err=True)
+        return value
+
+    return click.option("--seed", "legacy_seed", type=int, default=None, hidden=True, callback=callback)
 
 
 SCORER_KEYS = ("batch_size", "seed", "sigma", "data", "bn", "init", "provider", "input_name",

@@ -12,7 +12,11 @@ from onnxscore.cli.options import scorer_kwargs, scoring_options, timeout_option
 @click.argument("inputs", nargs=-1, type=click.Path())
 @scoring_options
 @click.option("--space", default=None, help="Rank a generated search space instead of (or besides) files, e.g. nb201.")
-@click.option("--sample", type=int, default=None, help="With --space: number of distinct architectures to draw (seeded by --seed).")
+@click.option("--sample", type=int, default=None, help="With --space: number of distinct architectures to draw.")
+@click.option("--sample-seed", type=int, default=0, show_default=True, help="With --space: seed of the --sample draw.")
+@click.option("--build-seed", type=int, default=0, show_default=True,
+              help="With --space: seed of the networks' weights (the same default as evaluate and search, so "
+                   "their cached scores are shared).")
 @click.option("--dataset", default=None, help="With --space: dataset the networks are built for (nb201: cifar10, cifar100, ImageNet16-120).")
 @click.option("--workers", "-w", type=int, default=None,
               help="Worker processes (default: the core count; 0 = in this process).")
@@ -80,8 +84,7 @@ def command(inputs, proxy, space, sample, dataset, workers, threads, top, csv_pa
     cands = file_candidates(inputs) if inputs else []
     if space:
         kwargs = {"dataset": dataset} if dataset else {}
-        cands += space_candidates(space, sample, seed=skw.get("seed") or 0,
-                                  build_seed=skw.get("seed") or 0, **kwargs)
+        cands += space_candidates(space, sample, seed=kw["sample_seed"], build_seed=kw["build_seed"], **kwargs)
     settings = RankSettings(proxies=tuple(p for p in str(proxy).split(",") if p.strip()), scorer=skw,
                             threads=threads, input_shape=skw["input_shape"], latency=lat, budget=budget,
                             modules=tuple(kw.get("proxy_modules") or ()))

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from onnxscore.cli.options import proxy_module_option, timeout_option
-from onnxscore.graph.init import INIT_MODES
+from onnxscore.cli.options import legacy_seed_option, scoring_options, timeout_option
 
 
 def _import_space_module(spec: str) -> None:
@@ -72,11 +71,12 @@ def _ms(d: dict, fmt: str = "{:.4g}") -> str:
               help="Import this module (dotted name or .py file) first; its @register_space classes become spaces.")
 @click.option("--algo", type=click.Choice(["random", "evolution"]), default="evolution", show_default=True,
               help="random: best of BUDGET distinct samples; evolution: regularised evolution (ageing).")
-@click.option("--proxy", "-p", default="epads", show_default=True,
-              help="Score to maximise: epads, naswot, swap, reg-swap, params (parameter count) or random (random choice).")
 @click.option("--budget", "-n", type=int, default=100, show_default=True,
               help="Distinct candidates evaluated per search (store hits count; size-rejected draws do not).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the search (sampling, tournaments, mutations).")
+@click.option("--search-seed", type=int, default=0, show_default=True,
+              help="Seed of the search (sampling, tournaments, mutations).")
+@legacy_seed_option("--search-seed", "search seed")
+@scoring_options(seed_alias=False)
 @click.option("--repeat", "-r", type=int, default=1, show_default=True,
               help="Run R independent searches (seeds S..S+R-1) and report mean and std of what they found.")
 @click.option("--population", type=int, default=10, show_default=True, help="evolution: population size.")
@@ -98,21 +98,9 @@ def _ms(d: dict, fmt: str = "{:.4g}") -> str:
 @click.option("--batch-source", type=click.Choice(["auto", "cifar10", "random"]), default="auto", show_default=True,
               help="Images scored: cifar10 = the CIFAR-10 test subset (16x16 pooled for 16-pixel inputs), random = "
                    "seeded normal noise; auto = the space's benchmark batch (nb201: CIFAR-10), random otherwise. --data overrides.")
-@click.option("--data", type=click.Path(dir_okay=False), default=None,
-              help="float32 .npy batch in the networks' layout and normalisation (first B rows).")
-@click.option("--batch-size", "-b", type=int, default=128, show_default=True, help="B images per forward.")
 @click.option("--batch-seed", type=int, default=2027, show_default=True,
               help="The image batch: rows default_rng(S).choice(1000, max(B, 128))[:B] of the CIFAR-10 test subset.")
-@click.option("--sigma", type=float, default=1.0, show_default=True, help="Std of ePADS's input noise.")
-@click.option("--noise-seed", type=int, default=0, show_default=True,
-              help="Seed of the noise, permutations and random batch (shared by every candidate).")
 @click.option("--build-seed", type=int, default=0, show_default=True, help="Seed of the candidates' weights.")
-@click.option("--bn", type=click.Choice(["batch", "exported"]), default="batch", show_default=True)
-@click.option("--init", type=click.Choice(list(INIT_MODES)), default="keep", show_default=True)
-@click.option("--activations", type=click.Choice(["relu", "extended"]), default="relu", show_default=True)
-@click.option("--provider", default=None, help="Force an onnxruntime execution provider (cpu, cuda, ...).")
-@click.option("--mu", type=float, default=None, help="reg-swap: target size in thousands of parameters.")
-@click.option("--sigma-params", type=float, default=None, help="reg-swap: width of the size penalty.")
 @click.option("--accuracies", type=click.Path(dir_okay=False), default=None,
               help="nb201: accuracy table to report the found architecture's test accuracy [default: shared data].")
 @click.option("--workers", "-w", type=int, default=0, show_default=True,
@@ -120,12 +108,11 @@ def _ms(d: dict, fmt: str = "{:.4g}") -> str:
 @click.option("--threads", type=int, default=1, show_default=True,
               help="onnxruntime threads per process (1 is the most CPU-efficient on a busy machine).")
 @timeout_option
-@proxy_module_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
-def command(space, dataset, space_module, algo, proxy, budget, seed, repeat, population, tournament, max_params,
-            max_macs, output, force, no_onnx, as_json, score_also, store_path, batch_source, data, batch_size,
-            batch_seed, sigma, noise_seed, build_seed, bn, init, activations, provider, mu, sigma_params,
-            accuracies, workers, threads, timeout_s, proxy_modules, quiet):
+def command(space, dataset, space_module, algo, proxy, budget, search_seed, legacy_seed, repeat, population,
+            tournament, max_params, max_macs, output, force, no_onnx, as_json, score_also, store_path, batch_source,
+            data, batch_size, batch_seed, build_seed, accuracies, workers, threads, timeout_s, proxy_modules, quiet,
+            **scoring):
     """Search a space for the architecture with the best training-free score.
 
     Random search scores BUDGET distinct random architectures and keeps the best; regularised evolution keeps
@@ -145,6 +132,7 @@ def command(space, dataset, space_module, algo, proxy, budget, seed, repeat, pop
         raise InputError("--workers and --threads must be 0 or more")
     if budget < 1:
         raise InputError(f"--budget must be at least 1 (got {budget})")
+    seed = search_seed if legacy_seed is None else legacy_seed
     seeds = S.repeat_seeds(seed, repeat)
     space_kwargs = {"dataset": dataset} if dataset else {}
     name, sp, space_kwargs = S.resolve_space(space, space_kwargs)
@@ -152,9 +140,11 @@ def command(space, dataset, space_module, algo, proxy, budget, seed, repeat, pop
     store = store_path or DEFAULT_STORE
     for o in outs:
         S.check_output(o, force, store=store, data=data)  # before any work
-    scorer = {"batch_size": batch_size, "seed": noise_seed, "sigma": sigma, "bn": bn, "init": init,
-              "provider": provider, "activations": activations, "mu": mu, "sigma_params": sigma_params,
-              "data": data}
+    from onnxscore.cli.options import scorer_kwargs
+    from onnxscore.inputs import parse_shape
+
+    scorer = {**scorer_kwargs(scoring), "batch_size": batch_size, "data": data}
+    scorer["input_shape"] = parse_shape(scorer.get("input_shape"))
     also = [p for p in (score_also or "").split(",") if p.strip()]
     table = None
     bench = getattr(sp, "benchmark", None)

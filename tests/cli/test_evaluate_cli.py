@@ -12,7 +12,7 @@ from onnxscore.cli.main import main
 from tests.models import ConvNet
 
 # seed 1's first 6 rows include a dead architecture (no cell input-output path)
-NB201 = ["evaluate", "--space", "nb201", "--sample", "6", "--seed", "1", "-b", "16", "--workers", "0", "-q"]
+NB201 = ["evaluate", "--space", "nb201", "--sample", "6", "--sample-seed", "1", "-b", "16", "--workers", "0", "-q"]
 
 
 def run(capsys, *args):
@@ -102,7 +102,7 @@ def test_cifar100_scores_equal_cifar10_only_accuracies_differ(nb201_json, capsys
 
 def test_text_report_for_imagenet16_states_stand_ins(capsys, tmp_path, shared_data):
     code, out, _ = run(capsys, "evaluate", "--space", "nb201", "--dataset", "ImageNet16-120", "--sample", "3",
-                       "--seed", "3", "-b", "8", "-p", "epads", "--workers", "0", "-q",
+                       "--sample-seed", "3", "-b", "8", "-p", "epads", "--workers", "0", "-q",
                        "--store", tmp_path / "s.sqlite")
     assert code == 0
     assert "stand-ins" in out and "16x16" in out and "params" in out and "kendall" in out
@@ -176,13 +176,13 @@ def test_ctrl_c_prints_what_was_done(capsys, monkeypatch, tmp_path, shared_data)
 
     monkeypatch.setattr(rank_mod, "rank", interrupted)
     code, out, err = run(capsys, "evaluate", "--space", "nb201", "--dataset", "ImageNet16-120", "--sample", "4",
-                         "--seed", "5", "-b", "8", "-p", "epads", "--workers", "0", "-q",
+                         "--sample-seed", "5", "-b", "8", "-p", "epads", "--workers", "0", "-q",
                          "--store", tmp_path / "s.sqlite", "--json")
     assert code == 130
     obj = json.loads(out)
     assert obj["interrupted"] is True and obj["n"] == 2 and obj["total"] == 4
     assert "2 of 4" in err and "interrupted" in err
     code, out, err = run(capsys, "evaluate", "--space", "nb201", "--dataset", "ImageNet16-120", "--sample", "4",
-                         "--seed", "5", "-b", "8", "-p", "epads", "--workers", "0", "-q",
+                         "--sample-seed", "5", "-b", "8", "-p", "epads", "--workers", "0", "-q",
                          "--store", tmp_path / "s2.sqlite")
     assert code == 130 and "until interrupted (2 of 4 finished" in out  # the time line does not claim a full run

@@ -48,7 +48,7 @@ def test_refuses_to_overwrite_an_existing_file_unless_forced(capsys, tmp_path):
 
 def test_repeat_prints_each_search_then_a_summary(capsys, tmp_path):
     code = main(["search", *FAST, "--algo", "random", "--proxy", "params", "--budget", "6", "--repeat", "3",
-                 "--seed", "10", "-o", str(tmp_path / "b.onnx"), "--json"])
+                 "--search-seed", "10", "-o", str(tmp_path / "b.onnx"), "--json"])
     assert code == 0
     objs = _objs(capsys.readouterr().out)
     assert len(objs) == 4
