@@ -1,0 +1,173 @@
+"""One plan for every requested gradient proxy of a model: the union of their needs, one graph per
+run pattern (the full-batch graph, synflow's float64 graph, ntk_cond's seeded backward), the fewest
+onnxruntime runs, then each proxy's value from the captured arrays."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+
+from onnxscore.errors import InputError
+from onnxscore.graph.autodiff import AutodiffError
+from onnxscore.proxies.gradient import registry as R
+from onnxscore.proxies.gradient.base import prepare
+from onnxscore.proxies.gradient.captured import Captured
+from onnxscore.proxies.gradient.main_graph import build_main_graph
+from onnxscore.proxies.gradient.ntk_cond_graph import SEED, build_ntk_cond_graph
+from onnxscore.proxies.gradient.runner import Runner
+from onnxscore.proxies.gradient.split import split_at_input
+from onnxscore.proxies.gradient.synflow_graph import build_synflow_graph, synflow_input
+from onnxscore.proxies.gradient.weights import bn_scales, find_layers, initializer_values, weight_set
+
+ORT_ERRORS: tuple[type[BaseException], ...] = (RuntimeError,)
+try:
+    from onnxruntime.capi import onnxruntime_pybind11_state as _state
+    ORT_ERRORS = (RuntimeError, _state.Fail, _state.InvalidArgument, _state.NotImplemented, _state.RuntimeException)
+except ImportError:  # pragma: no cover
+    pass
+
+
+@dataclass(frozen=True)
+class GradientScore:
+    """A proxy's value, or None with the reason it is undefined."""
+
+    value: float | None
+    reason: str | None = None
+
+
+class GradientPlan:
+    """Builds and runs the graphs for `proxies` on batch (x, y); `runner` counts sessions and runs."""
+
+    def __init__(self, model: onnx.ModelProto, x: np.ndarray, y: np.ndarray | None, proxies: list[str],
+                 providers: list[str] | None = None):
+        self.specs = [R.get(p) for p in proxies]
+        self.x = np.ascontiguousarray(x, dtype=np.float32)
+        if self.x.ndim < 2 or self.x.shape[0] < 2:
+            raise InputError(f"the batch must be [N, ...] with N >= 2, got shape {self.x.shape}")
+        self.y = None if y is None else np.ascontiguousarray(y, dtype=np.int64).reshape(-1)
+        if self.y is not None and self.y.shape[0] != self.x.shape[0]:
+            raise InputError(f"{self.y.shape[0]} labels for a batch of {self.x.shape[0]}")
+        self.needs = set().union(*(s.needs for s in self.specs)) if self.specs else set()
+        self.runner = Runner(providers)
+        self.failed: dict[str, str] = {}
+        self.captured = Captured()
+        self.model = model
+
+    def _fail(self, needs, reason: str) -> None:
+        for n in needs:
+            self.failed.setdefault(n, reason)
+
+    def capture(self) -> Captured:
+        if not self.specs:
+            return self.captured
+        n = self.x.shape[0]
+        if self.y is None:
+            self._fail(self.needs & R.NEEDS_LABELS, "needs the true labels of the batch (y)")
+        base = prepare(self.model, self.x)
+        layers = find_layers(base.train)
+        weights = weight_set(layers)
+        if not weights:
+            self._fail(self.needs - {R.PER_SAMPLE_SUM_LOGITS_GRADS, R.INPUT_GRAD_OF_LOGIT_SUM},
+                       "the model has no Conv/Gemm/MatMul weight initializer (empty weight set)")
+        self.captured.weights = initializer_values(base.train, weights)
+        live = self.needs - set(self.failed)
+        self._main(base, layers, weights, live, n)
+        if R.SYNFLOW_GRAPH in live:
+            self._synflow(base, weights)
+        if R.PER_SAMPLE_SUM_LOGITS_GRADS in live:
+            self._ntk_cond(base, weights, n)
+        return self.captured
+
+    def _main(self, base, layers, weights, live, n) -> None:
+        wanted = live & (main_needs := {R.LOSS_GRAD_WEIGHTS, R.HVP, R.LAYER_ACTS_AND_GRADS,
+                                        R.INPUT_GRAD_OF_LOGIT_SUM, R.PER_SAMPLE_TRUE_LOGIT_GRADS,
+                                        R.HALF_BATCH_GRADS})
+        if not wanted:
+            return
+        graph = build_main_graph(base, layers, weights, wanted, n, self.y is not None)
+        self.failed.update(graph.failed)
+        names = graph.outputs()
+        if not names:
+            return
+        try:
+            sess = self.runner.session(graph.model)
+            feeds = {base.data: self.x}
+            if graph.labels:
+                feeds[graph.labels] = self.y
+            out = self.runner.run(sess, names, feeds)
+        except ORT_ERRORS as e:
+            self._fail(wanted & main_needs, f"onnxruntime failed on the gradient graph: {e}")
+            return
+        c = self.captured
+        if graph.loss:
+            c.grads = {k: out[v] for k, v in graph.loss.grads.items()}
+            c.fisher = [(out[v], fan_in) for v, fan_in in graph.loss.fisher]
+            c.hvp = {k: out[v] for k, v in graph.loss.hvp.items()}
+        if graph.jacov:
+            c.input_grad = out[graph.jacov]
+        if graph.ntk_trace:
+            c.ntk_trace_sq = out[graph.ntk_trace]
+        if graph.halves:
+            c.halves = tuple({k: out[v] for k, v in h.items()} for h in graph.halves)
+
+    def _synflow(self, base, weights) -> None:
+        try:
+            model, grads = build_synflow_graph(base.original, base.data, base.logits, weights)
+            sess = self.runner.session(model)
+            out = self.runner.run(sess, list(grads.values()), {base.data: synflow_input(self.x)})
+        except (AutodiffError, KeyError, TypeError, ValueError) as e:
+            return self._fail({R.SYNFLOW_GRAPH}, f"cannot build the synflow graph: {e}")
+        except ORT_ERRORS as e:
+            return self._fail({R.SYNFLOW_GRAPH}, f"onnxruntime failed on the float64 synflow graph: {e}")
+        absolute = {t.name: t for t in model.graph.initializer if t.name in grads}
+        self.captured.synflow_weights = {k: onnx.numpy_helper.to_array(absolute[k]) for k in weights}
+        self.captured.synflow_grads = {k: out[v] for k, v in grads.items()}
+
+    def _ntk_cond(self, base, weights, n) -> None:
+        """One forward run, then one backward run per sample on the residuals it left."""
+        params = list(dict.fromkeys(weights + bn_scales(base.original)))
+        try:
+            model, j = build_ntk_cond_graph(base.train, base.logits, params)
+            once, per_sample, residuals = split_at_input(model, SEED)
+            kept = self.runner.run(self.runner.session(once), residuals, {base.data: self.x})
+            sess = self.runner.session(per_sample)
+            rows = []
+            for i in range(n):
+                feeds = {**kept, SEED: self._seed(sess, i, n)}
+                rows.append(np.array(self.runner.run(sess, [j], feeds)[j]))
+        except (AutodiffError, KeyError, TypeError, ValueError) as e:
+            return self._fail({R.PER_SAMPLE_SUM_LOGITS_GRADS}, f"cannot build the ntk_cond graph: {e}")
+        except ORT_ERRORS as e:
+            return self._fail({R.PER_SAMPLE_SUM_LOGITS_GRADS}, f"onnxruntime failed on the ntk_cond graph: {e}")
+        self.captured.jacobian = np.stack(rows)
+
+    @staticmethod
+    def _seed(sess, i: int, n: int) -> np.ndarray:
+        shape = next(v.shape for v in sess.get_inputs() if v.name == SEED)
+        seed = np.zeros([n] + [int(d) for d in shape[1:]], dtype=np.float32)
+        seed[i] = 1.0
+        return seed
+
+    def scores(self) -> dict[str, GradientScore]:
+        self.capture()
+        return {s.name: self._score(s) for s in self.specs}
+
+    def _score(self, spec: R.GradientProxy) -> GradientScore:
+        for need in sorted(spec.needs):
+            if need in self.failed:
+                return GradientScore(None, self.failed[need])
+        try:
+            value = float(spec.fn(self.captured))
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as e:
+            return GradientScore(None, f"{spec.name} failed: {e}")
+        if not math.isfinite(value):
+            return GradientScore(None, f"{spec.name} is {value} (non-finite gradients or a degenerate matrix)")
+        return GradientScore(value)
+
+
+def gradient_scores(model: onnx.ModelProto, x: np.ndarray, y: np.ndarray | None, proxies: list[str],
+                    providers: list[str] | None = None) -> dict[str, GradientScore]:
+    """Every requested gradient proxy of `model` on batch `x` (labels `y`), from one plan."""
+    return GradientPlan(model, x, y, proxies, providers).scores()
