@@ -34,6 +34,9 @@ BATCH_REDUCERS = {"BatchNormalization", "ReduceMean", "ReduceSum", "ReduceSumSqu
 # exporters that merge identical activations reading one tensor (torch.onnx's legacy exporter and its
 # dynamo optimizer; tf2onnx's merge_duplication); onnxscore's own converters keep every call
 MERGING_PRODUCERS = ("pytorch", "tf2onnx")
+# the BN rewrite the forward passes run: bitwise the values of the default "arithmetic" form, without its
+# identity affine (onnxscore/graph/batchnorm.py; bench/bn_candidates.py measured the alternatives)
+BN_FORM = "lean"
 
 
 @dataclass
@@ -75,6 +78,8 @@ class Prepared:
     conv: list[bool] | None = None  # per site: 4-D feature map (from shape inference)
     repeats: list[int] | None = None  # per site: how many times it counts (--merged-sites)
     site_nodes: list[str] | None = None  # per site: its node's name, for errors
+    value_outputs: list[str] = field(default_factory=list)  # per site: its float pre-activation ("site_values")
+    model_outputs: list[str] = field(default_factory=list)  # the model's own outputs ("outputs")
 
     def extra_feeds(self, rows: int) -> dict:
         if self.model is None or len(GraphView(self.model).graph_inputs) < 2:
@@ -91,6 +96,14 @@ def _converter_notes(proto: onnx.ModelProto, bn: str) -> list[str]:
         notes.append("--bn exported has no effect on this model: its converter computes BatchNorm "
                      "batch statistics in the graph itself (Keras training=True trace)")
     return notes
+
+
+def _bn_kept_by_converter(proto: onnx.ModelProto) -> bool:
+    """True when onnxscore's own converter wrote the file with BatchNorm kept (never folded): a net
+    without BatchNorm there had none in its source (SqueezeNet), so the folded-BN warning would be false."""
+    meta = {p.key: p.value for p in proto.metadata_props}
+    return meta.get("onnxscore.source_format") in ("torch", "paddle", "keras") and \
+        meta.get("onnxscore.bn") in ("exported", "batch")
 
 
 def _may_merge(proto: onnx.ModelProto) -> bool:
@@ -195,7 +208,7 @@ class Scorer:
             warnings.append(f"{hidden} activation(s) inside If/Loop/Scan bodies cannot be captured and are not sites")
         if not sites:
             raise ProxyError(_no_site_message(view, dependent, loaded.label, spec.name, self.activations))
-        if "Conv" in view.op_types() and not has_normalisation(view):
+        if "Conv" in view.op_types() and not has_normalisation(view) and not _bn_kept_by_converter(loaded.proto):
             warnings.append(
                 "the model has convolutions but no BatchNormalization: BN was probably folded at "
                 "export; re-export with BN kept (PyTorch: torch.onnx.export(..., "
@@ -214,7 +227,7 @@ class Scorer:
         info = infer_tensors(work, spec.name, spec.sample_shape)
         check_batch_axis(sites, info, spec.name, loaded.label)
         # --bn exported still rewrites nodes the file itself puts in training mode (see batchnorm.py)
-        n_bn = use_batch_statistics(work, only_training_mode=self.bn == "exported", info=info)
+        n_bn = use_batch_statistics(work, only_training_mode=self.bn == "exported", info=info, form=BN_FORM)
         # Samples interact through batch statistics (BN, or BN written as ReduceMean arithmetic by
         # tf2onnx): then the B-sample clean pass cannot be cut out of the 2B ePADS pass.
         coupled = n_bn > 0 or bool(GraphView(work).op_types() & BATCH_REDUCERS)
@@ -227,6 +240,13 @@ class Scorer:
         pack = self._pack_in_graph(units)
         self._check_memory(work, info, spec, sites, units, pack, proxies, loaded.label)
         outputs = expose_sites(work, sites, units if pack else None, info=info)
+        needs = self._needs(proxies)
+        values = [site.tensor for site in sites] if "site_values" in needs else []
+        model_outs = [o.name for o in loaded.proto.graph.output] if "outputs" in needs else []
+        present = {o.name for o in work.graph.output}
+        for name in dict.fromkeys(values):
+            if name not in present:  # untyped: onnxruntime fills in the type of an intermediate tensor
+                work.graph.output.append(onnx.ValueInfoProto(name=name))
         work.ir_version = min(work.ir_version, 10) if work.ir_version else 10
         try:
             data = work.SerializeToString()
@@ -246,7 +266,15 @@ class Scorer:
                    for site in sites]
         return Prepared(sess, outputs, spec, params, coupled, sess.get_providers()[0], warnings,
                         work, self.seed, units if pack else None,
-                        [sh is not None and len(sh) == 3 for sh in shapes], repeats, [x.node for x in sites])
+                        [sh is not None and len(sh) == 3 for sh in shapes], repeats, [x.node for x in sites],
+                        values, model_outs)
+
+    @staticmethod
+    def _needs(proxies) -> set[str]:
+        """The union of the requested proxies' needs (None: codes only, what capture() returns)."""
+        if proxies is None:
+            return {"codes", "paired_codes"}
+        return {need for name in proxies for need in registry.get(name).needs}
 
     def _check_memory(self, work, info, spec, sites, units, pack, proxies, label) -> None:
         """Refuse a run whose estimated memory exceeds --max-memory (default: what this process can
@@ -281,10 +309,16 @@ class Scorer:
             return random_batch(spec, self.batch_size, self.seed)
         return load_data(self.data, spec, self.batch_size)
 
-    def _run(self, prep: Prepared, x: np.ndarray, label: str, keep_dense: bool = False) -> list[SiteCodes]:
+    def _run(self, prep: Prepared, x: np.ndarray, label: str, keep_dense: bool = False,
+             extras: dict | None = None) -> list[SiteCodes]:
+        """The site codes of one forward of `x`; with `extras` (a dict, filled in place) the same run also
+        returns the sites' float values and the model's outputs that prep exposes."""
+        wanted = list(prep.site_outputs)
+        if extras is not None:
+            wanted += prep.value_outputs + prep.model_outputs
         try:
             feeds = {prep.spec.name: x, **prep.extra_feeds(x.shape[0])}
-            outs = runtime.run_outputs(prep.session, prep.site_outputs, feeds)
+            outs = runtime.run_outputs(prep.session, wanted, feeds)
         except Exception as exc:
             first = first_line(exc)
             hint = ""
@@ -292,6 +326,11 @@ class Scorer:
                 hint = (f"; the model was exported with a fixed batch of {prep.spec.fixed_batch} baked into "
                         "its graph: re-export with a dynamic batch axis or pass a --batch-size that fits")
             raise InputError(f"onnxruntime failed to run {label} on a batch of {x.shape[0]}: {first}{hint}") from exc
+        if extras is not None:
+            n, k = len(prep.site_outputs), len(prep.value_outputs)
+            extras["site_values"] = outs[n:n + k]
+            extras["outputs"] = outs[n + k:]
+            outs = outs[:n]
         for k, arr in enumerate(outs):  # shape inference could not tell: onnxruntime's rows decide
             if arr.ndim == 0 or arr.shape[0] != x.shape[0]:
                 node = prep.site_nodes[k] if prep.site_nodes else prep.site_outputs[k]
@@ -324,18 +363,20 @@ class Scorer:
             cached[2] = x2
         return cached[1], cached[2]
 
-    def _capture(self, prep: Prepared, label: str, clean_needed: bool, paired_needed: bool):
-        """Run the forwards the proxies need: 2B (clean + perturbed) and/or B clean."""
+    def _capture(self, prep: Prepared, label: str, clean_needed: bool, paired_needed: bool,
+                 extras: dict | None = None):
+        """Run the forwards the proxies need: 2B (clean + perturbed) and/or B clean. `extras` (site values,
+        model outputs of the clean batch) come from the clean pass, which then always runs."""
         x, x2 = self._inputs(prep.spec, paired_needed)
         paired = clean = None
         if paired_needed:
             paired = self._run(prep, x2, label)
-            if not prep.batch_coupled:  # no batch statistics: the clean half is the clean pass
+            if not prep.batch_coupled and extras is None:  # no batch statistics: the clean half is the clean pass
                 clean = [SiteCodes(c.name, c.bits[: self.batch_size], c.units, c.conv) for c in paired]
-        if clean_needed and clean is None:
+        if (clean_needed or extras is not None) and clean is None:
             # the clean pass stays as onnxruntime's booleans (NASWOT and SWAP read 0/1 codes); the memory
             # plan only leaves codes unpacked when 2B rows of booleans fit its limit, so B rows do too
-            clean = self._run(prep, x, label, keep_dense=True)
+            clean = self._run(prep, x, label, keep_dense=True, extras=extras)
         return clean, paired
 
     def capture(self, model, paired: bool = False) -> list[SiteCodes]:
@@ -358,16 +399,17 @@ class Scorer:
         names = self.check_proxies(proxies)
         loaded = load_model(model, fmt=self.fmt, input_shape=self.input_shape)
         prep = self.prepare(loaded, names)
-        paired_needed = any(registry.get(n).paired for n in names)
-        clean_needed = any(not registry.get(n).paired for n in names)
-        clean, paired = self._capture(prep, loaded.label, clean_needed, paired_needed)
+        needs = self._needs(names)
+        extras = {} if needs & {"site_values", "outputs"} else None
+        clean, paired = self._capture(prep, loaded.label, "codes" in needs, "paired_codes" in needs, extras)
+        captured = {"codes": clean, "paired_codes": paired, **(extras or {})}
         ctx = ProxyContext(self.seed, self.batch_size, prep.params, self.mu, self.sigma_params, self.threads)
         scores: dict[str, float | None] = {}
         errors: dict[str, str] = {}
         for name in names:
             spec = registry.get(name)
             try:
-                value = float(spec.fn(paired if spec.paired else clean, ctx))
+                value = float(spec.fn(spec.data(captured), ctx))
                 if not math.isfinite(value):
                     raise ProxyError(f"{name} is not finite ({value})")
                 scores[name] = value

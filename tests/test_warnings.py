@@ -207,3 +207,11 @@ def test_no_site_at_all_does_not_suggest_extended():
     with pytest.raises(onnxscore.OnnxscoreError) as exc:
         onnxscore.score(model, ["naswot"], batch_size=16, activations="extended")
     assert "no activation site" in str(exc.value)
+
+
+def test_a_net_without_bn_converted_by_onnxscore_is_not_called_folded():
+    torch.manual_seed(0)
+    squeeze_like = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 1), nn.ReLU(),
+                                 nn.AdaptiveAvgPool2d(1), nn.Flatten())  # SqueezeNet-style: no BN by design
+    assert not any(FOLDED in w for w in _warnings(_convert(squeeze_like, (3, 8, 8))))
+    assert any(FOLDED in w for w in _warnings(_quiet_export(squeeze_like, (3, 8, 8), optimize=True)))

@@ -1,6 +1,8 @@
 """Make every BatchNormalization use the statistics of the current batch (PyTorch train mode)."""
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
@@ -9,9 +11,10 @@ from onnxscore.graph.view import GraphView, all_names, attr, fresh_prefix, tenso
 
 
 def _decompose(model: onnx.ModelProto, node: onnx.NodeProto, opset: int, rank: int, dtype,
-               names: set[str]) -> list:
+               names: set[str], lean: bool = False) -> list:
     """Batch-statistics BN written with elementary ops (any opset, any execution provider);
-    its new tensors are named `<output>__onnxscore_bn_*`, renamed if the model has such names."""
+    its new tensors are named `<output>__onnxscore_bn_*`, renamed if the model has such names.
+    With `lean`, the affine step is left out where it is the identity (see _identity_affine)."""
     x, scale, bias = node.input[0], node.input[1], node.input[2]
     y = node.output[0]
     p = fresh_prefix(names, f"{y}__onnxscore_bn")
@@ -22,6 +25,7 @@ def _decompose(model: onnx.ModelProto, node: onnx.NodeProto, opset: int, rank: i
         numpy_helper.from_array(np.array(eps, dtype=npdt), f"{p}_eps"),
         numpy_helper.from_array(np.array([1, -1] + [1] * (rank - 2), dtype=np.int64), f"{p}_cshape"),
     ]
+    keep_scale, keep_bias = (not s for s in _identity_affine(model, scale, bias)) if lean else (True, True)
 
     def reduce_mean(src, dst):
         if opset >= 18:
@@ -29,6 +33,7 @@ def _decompose(model: onnx.ModelProto, node: onnx.NodeProto, opset: int, rank: i
             return helper.make_node("ReduceMean", [src, f"{dst}_axes"], [dst], keepdims=1)
         return helper.make_node("ReduceMean", [src], [dst], axes=axes, keepdims=1)
 
+    norm = f"{p}_norm" if keep_scale or keep_bias else y
     nodes = [
         reduce_mean(x, f"{p}_mean"),
         helper.make_node("Sub", [x, f"{p}_mean"], [f"{p}_centred"]),
@@ -36,24 +41,64 @@ def _decompose(model: onnx.ModelProto, node: onnx.NodeProto, opset: int, rank: i
         reduce_mean(f"{p}_sq", f"{p}_var"),
         helper.make_node("Add", [f"{p}_var", f"{p}_eps"], [f"{p}_vareps"]),
         helper.make_node("Sqrt", [f"{p}_vareps"], [f"{p}_std"]),
-        helper.make_node("Div", [f"{p}_centred", f"{p}_std"], [f"{p}_norm"]),
-        helper.make_node("Reshape", [scale, f"{p}_cshape"], [f"{p}_scale"]),
-        helper.make_node("Reshape", [bias, f"{p}_cshape"], [f"{p}_bias"]),
-        helper.make_node("Mul", [f"{p}_norm", f"{p}_scale"], [f"{p}_scaled"]),
-        helper.make_node("Add", [f"{p}_scaled", f"{p}_bias"], [y]),
+        helper.make_node("Div", [f"{p}_centred", f"{p}_std"], [norm]),
     ]
+    if keep_scale:
+        nodes.append(helper.make_node("Reshape", [scale, f"{p}_cshape"], [f"{p}_scale"]))
+    if keep_bias:
+        nodes.append(helper.make_node("Reshape", [bias, f"{p}_cshape"], [f"{p}_bias"]))
+    if keep_scale:
+        nodes.append(helper.make_node("Mul", [norm, f"{p}_scale"], [f"{p}_scaled" if keep_bias else y]))
+    if keep_bias:
+        nodes.append(helper.make_node("Add", [f"{p}_scaled" if keep_scale else norm, f"{p}_bias"], [y]))
     model.graph.initializer.extend(inits)
     return nodes
 
 
-def use_batch_statistics(model: onnx.ModelProto, only_training_mode: bool = False, info: dict | None = None) -> int:
+def _identity_affine(model: onnx.ModelProto, scale: str, bias: str) -> tuple[bool, bool]:
+    """(scale is an all-ones initializer, bias is an all-zeros initializer): PyTorch's default BN init,
+    so every untrained network. Multiplying by 1.0 and adding 0.0 change no float (bar -0 + 0 = +0,
+    which no sign code or later op can see), so leaving them out keeps every output bitwise."""
+    fed = {i.name for i in model.graph.input}  # an initializer that is also an input can be overridden
+    values = {t.name: t for t in model.graph.initializer if t.name in (scale, bias) and t.name not in fed}
+
+    def all_equal(name: str, value: float) -> bool:
+        t = values.get(name)
+        return t is not None and not t.external_data and bool(np.all(numpy_helper.to_array(t) == value))
+
+    return all_equal(scale, 1.0), all_equal(bias, 0.0)
+
+
+def _decompose_lean(model: onnx.ModelProto, node: onnx.NodeProto, opset: int, rank: int, dtype,
+                    names: set[str]) -> list:
+    """The arithmetic form, its affine step dropped where it is the identity: bitwise the same outputs,
+    two full-tensor passes (Mul by scale, Add of bias) fewer per BN of an untrained network."""
+    return _decompose(model, node, opset, rank, dtype, names, lean=True)
+
+
+# (model, node, opset, rank of x, element type, every name in the model) -> the nodes replacing `node`;
+# it may add initializers to `model` and must name its new tensors with fresh_prefix(names, ...)
+Decomposer = Callable[[onnx.ModelProto, onnx.NodeProto, int, int, int, set], list]
+# "arithmetic" is what onnxscore.graph.autodiff differentiates (the default); the scorer's forward
+# passes use "lean" (same op types, bitwise the same values; bench/bn_candidates.py measures the rest)
+FORMS: dict[str, Decomposer] = {"arithmetic": _decompose, "lean": _decompose_lean}
+
+
+def use_batch_statistics(model: onnx.ModelProto, only_training_mode: bool = False, info: dict | None = None,
+                         form: str | Decomposer = "arithmetic") -> int:
     """Rewrite BatchNormalization into batch-statistics arithmetic in place; return how many.
 
     Why not training_mode=1: onnxruntime 1.31 computes it wrongly, and differently on every
-    run, once any graph optimisation is on (tests/graph/test_batchnorm.py shows it). The
-    rewrite is exact at every optimisation level and on every execution provider.
+    run, once any graph optimisation is on and BN has at most 8 channels with PyTorch's default
+    init: ConstantSharing merges the all-ones scale with the all-ones running variance (and the
+    zero bias with the zero running mean), and the kernel's running-statistics update then
+    writes into what it reads (tests/graph/test_batchnorm.py shows it). The rewrite is exact at
+    every optimisation level and on every execution provider.
     With `only_training_mode`, only nodes already in training mode are rewritten (--bn exported).
+    `form` picks how the statistics are written (a name in FORMS, or a Decomposer): the default,
+    "arithmetic", is the one onnxscore.graph.autodiff differentiates.
     """
+    decompose = FORMS[form] if isinstance(form, str) else form
     view = GraphView(model)
 
     def selected(n):
@@ -71,7 +116,7 @@ def use_batch_statistics(model: onnx.ModelProto, only_training_mode: bool = Fals
             continue
         dtype, rank = info.get(n.input[0], (onnx.TensorProto.FLOAT, None))[:2]
         rank = rank or 4  # BN in the wild is almost always on NCHW feature maps
-        new_nodes.extend(_decompose(model, n, view.opset, rank, dtype or onnx.TensorProto.FLOAT, names))
+        new_nodes.extend(decompose(model, n, view.opset, rank, dtype or onnx.TensorProto.FLOAT, names))
         stats.update(n.input[3:5])
         count += 1
     del model.graph.node[:]

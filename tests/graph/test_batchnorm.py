@@ -74,3 +74,80 @@ def test_running_stats_are_dropped_and_model_is_valid():
     names = {t.name for t in model.graph.initializer}
     assert "m" not in names and "v" not in names and {"s", "b"} <= names
     onnx.checker.check_model(model)
+
+
+def _ops(model):
+    return [n.op_type for n in model.graph.node]
+
+
+@pytest.mark.parametrize("opset,identity", [(13, True), (17, True), (18, True), (17, False), (18, False)])
+def test_lean_form_is_bitwise_the_arithmetic_form(opset, identity):
+    """The scorer's form drops only an identity affine, so its outputs are the default form's, bit for bit."""
+    x = (np.random.default_rng(1).standard_normal((8, 4, 5, 5)) * 3 + 2).astype(np.float32)
+    default, scale, bias = _bn_model(opset, identity=identity)
+    lean, _, _ = _bn_model(opset, identity=identity)
+    use_batch_statistics(default)
+    assert use_batch_statistics(lean, form="lean") == 1
+    onnx.checker.check_model(lean)
+    assert _ops(lean).count("Mul") == (1 if identity else 2) and _ops(lean).count("Reshape") == (0 if identity else 2)
+    y = _run(lean, x)
+    assert np.array_equal(y, _run(default, x))
+    np.testing.assert_allclose(y, bn_batch(x.astype(np.float64), scale, bias, eps=1e-3), atol=2e-5)
+
+
+def test_lean_form_keeps_a_trained_scale_or_shift():
+    """Only an all-ones scale and an all-zeros bias are left out: one of them trained keeps its op."""
+    model, _, _ = _bn_model(17, identity=True)
+    for t in model.graph.initializer:
+        if t.name == "b":
+            t.CopyFrom(numpy_helper.from_array(np.array([0, 0, 0.5, 0], np.float32), "b"))
+    use_batch_statistics(model, form="lean")
+    assert _ops(model).count("Add") == 2 and _ops(model).count("Mul") == 1  # eps and bias; x*x only
+
+
+def test_default_form_is_the_differentiable_arithmetic():
+    """onnxscore.graph.autodiff differentiates the default output: its op list must not change."""
+    model, _, _ = _bn_model(17)
+    use_batch_statistics(model)
+    assert _ops(model) == ["ReduceMean", "Sub", "Mul", "ReduceMean", "Add", "Sqrt", "Div",
+                           "Reshape", "Reshape", "Mul", "Add"]
+
+
+def _training_bn(c: int):
+    """A training-mode BN with PyTorch's default init (scale 1, bias 0, running stats 0 and 1)."""
+    inits = [numpy_helper.from_array(a, n) for a, n in (
+        (np.ones(c, np.float32), "s"), (np.zeros(c, np.float32), "b"),
+        (np.zeros(c, np.float32), "m"), (np.ones(c, np.float32), "v"))]
+    node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y", "rm", "rv"],
+                            epsilon=1e-3, training_mode=1)
+    shape = ["N", c, 5, 5]
+    return make_model([node], [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)], inits, 15)
+
+
+@pytest.mark.parametrize("c,wrong", [(4, True), (8, True), (16, False)])
+def test_training_mode_bn_fails_through_constant_sharing(c, wrong):
+    """Why training_mode=1 goes wrong (bench/bn_candidates.py): onnxruntime's ConstantSharing merges
+    equal-valued initializers of at most 8 elements, so the all-ones scale becomes the all-ones running
+    variance (and the zero bias the zero running mean), and the kernel's running-statistics update then
+    writes into the scale and bias it reads. With ConstantSharing disabled it is right at any C."""
+    import onnxruntime as ort
+
+    model = _training_bn(c)
+    x = (np.random.default_rng(1).standard_normal((8, c, 5, 5)) * 3 + 2).astype(np.float32)
+    expected = bn_batch(x.astype(np.float64), np.ones(c), np.zeros(c), eps=1e-3)
+    default = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    errors = [np.abs(default.run(["y"], {"x": x})[0] - expected).max() for _ in range(2)]
+    assert (min(errors) > 1e-2) == wrong
+    unshared = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"],
+                                    disabled_optimizers=["ConstantSharing"])
+    for _ in range(2):
+        np.testing.assert_allclose(unshared.run(["y"], {"x": x})[0], expected, atol=2e-5)
+
+
+def test_lean_form_keeps_an_affine_the_caller_can_feed():
+    """An initializer that is also a graph input may be overridden at run time: its op stays."""
+    model, _, _ = _bn_model(17, identity=True)
+    model.graph.input.append(helper.make_tensor_value_info("s", TensorProto.FLOAT, [4]))
+    use_batch_statistics(model, form="lean")
+    assert _ops(model).count("Mul") == 2 and _ops(model).count("Add") == 1  # x*x and the scale; eps only
