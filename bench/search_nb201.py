@@ -121,7 +121,7 @@ def _record(out: Path, rec: dict, meta: dict, costs_file: Path, costs: dict) -> 
 
 
 def _scorer(store: str, dataset: str) -> tuple[dict, str]:
-    from onnxscore.evaluate import image_batch
+    from onnxscore.evaluation import image_batch
     from onnxscore.spaces.nb201 import DATASETS
 
     side = DATASETS[dataset][0]
@@ -163,7 +163,7 @@ def _costs_path(store: str) -> Path:
 
 def run(args) -> None:
     from bench.common import load_average, machine
-    from onnxscore.search import search
+    from onnxscore.searching import search
     from onnxscore.spaces.nb201 import NB201Space, load_accuracies
 
     out = Path(args.out)
@@ -243,7 +243,7 @@ def import_store(args) -> None:
     """
     import sqlite3
 
-    from onnxscore.rank import RankSettings
+    from onnxscore.engine import RankSettings
     from onnxscore.store import ResultStore
 
     ip = _imports_path(args.store)
@@ -287,10 +287,10 @@ def backfill_costs(args) -> None:
     killed run): score each again, in-process with the same settings, into a throwaway store."""
     import tempfile
 
-    from onnxscore.search import ProxyEvaluator
+    from onnxscore.searching import ProxyEvaluator
     from onnxscore.spaces.nb201 import NB201Space
 
-    from onnxscore.search import search
+    from onnxscore.searching import search
 
     res = _load(Path(args.out))
     costs_file = _costs_path(args.store)

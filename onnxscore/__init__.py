@@ -8,7 +8,9 @@ from onnxscore.errors import OnnxscoreError  # noqa: E402
 
 _LAZY = {"ScoreResult": "onnxscore.scorer", "Scorer": "onnxscore.scorer", "score": "onnxscore.scorer",
          "convert": "onnxscore.converters", "register_space": "onnxscore.spaces",
-         "register_proxy": ("onnxscore.proxies.registry", "register")}
+         "register_proxy": ("onnxscore.proxies.registry", "register"),
+         "rank": ("onnxscore.engine.job", "rank"), "evaluate": ("onnxscore.evaluation", "evaluate"),
+         "search": ("onnxscore.searching", "search")}
 
 
 def __getattr__(name: str):
@@ -29,6 +31,6 @@ def list_proxies() -> list[str]:
     return names()
 
 
-__all__ = ["OnnxscoreError", "ScoreResult", "Scorer", "score", "convert", "register_space", "register_proxy",
-           "list_proxies",
+__all__ = ["OnnxscoreError", "ScoreResult", "Scorer", "score", "convert", "rank", "evaluate", "search",
+           "register_space", "register_proxy", "list_proxies",
            "__version__"]

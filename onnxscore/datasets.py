@@ -8,12 +8,12 @@ torchvision cache it: the `cifar-10-batches-py` folder (or the folder holding it
 `cifar-10-python.tar.gz` tarball, whose 10,000-image `test_batch` is then the pool the batch is drawn from.
 
 A batch of B images with seed S is rows default_rng(S).choice(n, max(B, 128), replace=False)[:B]: for
-B <= 128 the first B images of that seed's 128-image batch (GRADIENTS.md's B = 64 protocol is the first
-64 of PROXIES.md's 128), for B >= 128 the plain choice(n, B). The same rows give the batch's labels.
+B <= 128 the first B images of that seed's 128-image batch (docs/GRADIENTS.md's B = 64 protocol is the first
+64 of docs/PROXIES.md's 128), for B >= 128 the plain choice(n, B). The same rows give the batch's labels.
 
 ImageNet16-120 stand-ins: no ImageNet16 images are available, so `size=16` returns the same CIFAR-10 images
 2x2 average-pooled to 16x16 (pooled in [0,1] pixel space, then normalised with the CIFAR-10 mean/std),
-which is the protocol behind the ImageNet16-120 figures in PROXIES.md.
+which is the protocol behind the ImageNet16-120 figures in docs/PROXIES.md.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 CIFAR10_FILE = "cifar10_test_1000.npz"
 DATA_ENV = "ONNXSCORE_DATA"
-PROTOCOL_SEED = 2027  # PROXIES.md "Figures to reproduce": rows default_rng(2027).choice(1000, 128)
+PROTOCOL_SEED = 2027  # docs/PROXIES.md "Figures to reproduce": rows default_rng(2027).choice(1000, 128)
 PROTOCOL_BATCH = 128
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 PROTOCOL_FILE = PACKAGE_DATA / "cifar10_protocol.npz"

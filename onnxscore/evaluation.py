@@ -2,7 +2,7 @@
 with the parameter count as the baseline every training-free proxy has to beat.
 
 Models come from a CSV of (model path, accuracy) or from NAS-Bench-201 rows sampled from the accuracy
-table. Scoring goes through the ranking engine (onnxscore.rank), so results are cached in the SQLite
+table. Scoring goes through the ranking engine (onnxscore.engine), so results are cached in the SQLite
 store and repeated runs only score what is missing. Every model sees the same real-image batch (the
 CIFAR-10 test subset of the shared data, written once to a .npy next to the store so the store's score
 key covers it) and the same noise draw.
@@ -30,13 +30,13 @@ TOP_FRACTION = 0.1
 TOP_MIN_MODELS = 10  # below this, 10% of the models is less than one model: top-10% precision is undefined
 CORR_MIN_MODELS = 2  # Kendall and Spearman need two models
 DEFAULT_PROXIES = ("epads", "naswot", "swap")
-DEFAULT_BATCH_SEED = 2027  # PROXIES.md "Figures to reproduce": rows default_rng(2027).choice(1000, 128)
+DEFAULT_BATCH_SEED = 2027  # docs/PROXIES.md "Figures to reproduce": rows default_rng(2027).choice(1000, 128)
 NULL_RULE = ("a null score (undefined, e.g. -inf ePADS or a singular NASWOT kernel, or a model that "
              "failed) ranks last, tied with the other nulls")
 DEAD_RULE = ("dead NAS-Bench-201 architectures (no path of non-none edges from cell input to output) "
              "are scored like any other; their accuracy is chance level, so they form a tie at the bottom")
 WEIGHTS_NOTE = ("PyTorch-default initialisation (kaiming_uniform a=sqrt(5), BN scale 1 / shift 0) drawn with "
-                "numpy from the build seed; the PyTorch reference of PROXIES.md used torch.manual_seed(0) "
+                "numpy from the build seed; the PyTorch reference of docs/PROXIES.md used torch.manual_seed(0) "
                 "per network: same distribution, different random stream")
 METRIC_NOTES = {
     "kendall": "scipy.stats.kendalltau (tau-b) against accuracy",
@@ -144,7 +144,7 @@ def metrics(scores: Sequence, accuracies: Sequence) -> dict:
 class Item:
     """One model to evaluate: its rank-engine candidate, its accuracy and what is known about it."""
 
-    candidate: Any  # onnxscore.rank.Candidate
+    candidate: Any  # onnxscore.engine.Candidate
     accuracy: float
     label: str
     dead: bool | None = None  # NAS-Bench-201 only
@@ -254,7 +254,7 @@ def read_accuracy_csv(path: str | os.PathLike) -> list[tuple[str, float]]:
 
 def csv_items(path: str | os.PathLike, sample: int | None = None, seed: int = 0) -> tuple[list[Item], dict]:
     """Items of a (model path, accuracy) CSV, optionally a seeded sample of its rows."""
-    from onnxscore.rank import file_candidates
+    from onnxscore.engine import file_candidates
 
     rows = read_accuracy_csv(path)
     items = []
@@ -270,7 +270,7 @@ def csv_items(path: str | os.PathLike, sample: int | None = None, seed: int = 0)
 
 def image_batch(cache_dir: str | os.PathLike, batch_size: int = 128, seed: int = DEFAULT_BATCH_SEED,
                 size: int = 32, images: str | os.PathLike | None = None) -> tuple[str, str]:
-    """Write the CIFAR-10 batch of PROXIES.md to a .npy in cache_dir (once); return (path, description)."""
+    """Write the CIFAR-10 batch of docs/PROXIES.md to a .npy in cache_dir (once); return (path, description)."""
     from onnxscore.datasets import (CIFAR10_FILE, CIFAR10_MEAN, CIFAR10_STD, PROTOCOL_FILE, cifar10_batch,
                                     image_source)
 
@@ -421,7 +421,7 @@ class EvaluationInterrupted(KeyboardInterrupt):
 
 def _collect(items: Sequence[Item], store, settings, proxies: Sequence[str]) -> list[dict]:
     """Per item: scores, errors and params read back from the store (None when not done)."""
-    from onnxscore.rank import EDGE_METRIC
+    from onnxscore.engine import EDGE_METRIC
 
     skey, ekey = settings.score_key(), settings.edge_key()
     out = []
@@ -487,7 +487,7 @@ def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROX
     """
     from onnxscore import Scorer
     from onnxscore.proxies import registry
-    from onnxscore.rank import RankSettings, rank
+    from onnxscore.engine import RankSettings, rank
     from onnxscore.store import DEFAULT_STORE, ResultStore
 
     if not items:
@@ -544,6 +544,20 @@ def evaluate_space(space: str, dataset: str | None = None, sample: int | None = 
     if hasattr(bench, "image_size"):
         kw.setdefault("image_size", bench.image_size())
     return run(items, info.get("dataset") or dataset or space, info, **kw)
+
+
+def evaluate(csv_path: str | os.PathLike | None = None, *, space: str | None = None, dataset: str | None = None,
+             sample: int | None = None, sample_seed: int | None = None, build_seed: int = 0, table=None,
+             **kw) -> Evaluation:
+    """How well each proxy ranks models by their real accuracy: a CSV of (model path, accuracy), or a
+    space with a Benchmark (`space="nb201", dataset="cifar10"`). Keywords as for `run` (proxies,
+    batch_size, noise_seed, store, workers, ...); sample_seed defaults to 2026 for a space, 0 for a CSV."""
+    if (csv_path is None) == (space is None):
+        raise InputError("evaluate needs either csv_path (a CSV of model path, accuracy) or space= (e.g. 'nb201')")
+    if space is not None:
+        seed = 2026 if sample_seed is None else sample_seed
+        return evaluate_space(space, dataset, sample, seed, build_seed=build_seed, table=table, **kw)
+    return evaluate_csv(csv_path, sample, 0 if sample_seed is None else sample_seed, dataset=dataset, **kw)
 
 
 def evaluate_nb201(dataset: str = "cifar10", sample: int | None = 300, seed: int = 2026, *, build_seed: int = 0,
@@ -603,5 +617,5 @@ def plot(ev: Evaluation, path: str | os.PathLike, *, force: bool = True) -> str:
 
 
 __all__ = ["kendall", "spearman", "top_precision", "top_membership", "top_k", "metrics", "read_accuracy_csv",
-           "nb201_items", "space_items", "benchmark_of", "evaluate_space", "csv_items", "image_batch", "run", "evaluate_nb201", "evaluate_csv", "plot",
+           "nb201_items", "space_items", "benchmark_of", "evaluate", "evaluate_space", "csv_items", "image_batch", "run", "evaluate_nb201", "evaluate_csv", "plot",
            "summarize", "Evaluation", "EvaluationInterrupted", "Item", "BASELINE"]

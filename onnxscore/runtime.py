@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # must precede the import (ECOSYSTEM.md §2)
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # must precede the import (docs/ECOSYSTEM.md §2)
 import numpy as np
 import onnxruntime as ort  # noqa: E402
 

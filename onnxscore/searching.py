@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from onnxscore.datasets import PROTOCOL_SEED as DEFAULT_BATCH_SEED
-from onnxscore.rank import space_candidate  # noqa: F401  (re-exported: the key searches share)
+from onnxscore.engine import space_candidate  # noqa: F401  (re-exported: the key searches share)
 from onnxscore.errors import InputError
 from onnxscore.isolate import DEFAULT_TIMEOUT_S
 
@@ -174,7 +174,7 @@ def _fresh_process_knows(space_name: str) -> bool:
 
 
 class ProxyEvaluator(Evaluator):
-    """Scores space members with a proxy through onnxscore.rank (build, score, cache in the SQLite store).
+    """Scores space members with a proxy through onnxscore.engine (build, score, cache in the SQLite store).
 
     `score_also` proxies are computed for every new candidate too (one forward serves them all), so later
     searches guided by them find those candidates in the store.
@@ -184,7 +184,7 @@ class ProxyEvaluator(Evaluator):
                  scorer: dict | None = None, store=None, build_seed: int = 0, workers: int = 0, threads: int = 1,
                  timeout_s: float | None = DEFAULT_TIMEOUT_S, modules: Sequence[str] = ()):
         from onnxscore.proxies import registry
-        from onnxscore.rank import RankSettings
+        from onnxscore.engine import RankSettings
         from onnxscore.store import DEFAULT_STORE, ResultStore
 
         self.name = registry.get(proxy).name
@@ -203,7 +203,7 @@ class ProxyEvaluator(Evaluator):
         self._executor = None  # opened at the first candidate, held until close(): one pool per search
 
     def __call__(self, space, encodings):
-        from onnxscore.rank import rank
+        from onnxscore.engine import rank
 
         out: dict[str, Evaluated] = {}
         todo = []
@@ -239,7 +239,7 @@ class ProxyEvaluator(Evaluator):
     def _open(self):
         """The executor every candidate of this search runs on (workers start once, not per candidate)."""
         if self._executor is None:
-            from onnxscore.rank import open_executor
+            from onnxscore.engine import open_executor
 
             self._executor = open_executor(self.rank_settings, workers=self.workers,
                                            timeout_s=self.timeout_s).__enter__()
@@ -614,7 +614,7 @@ def default_batch(sp, source: str, store, batch_size: int, batch_seed: int) -> t
     if side not in (32, 16):
         raise InputError(f"batch_source cifar10 needs 3x32x32 or 3x16x16 inputs; {sp.name or 'this space'}'s "
                          "networks take another shape (pass data=FILE.npy)")
-    from onnxscore.evaluate import image_batch
+    from onnxscore.evaluation import image_batch
 
     return image_batch(cache, batch_size, batch_seed, side)
 

@@ -11,7 +11,7 @@ import pytest
 from onnxscore.cli.main import main
 from onnxscore.errors import InputError, ModelLoadError
 from onnxscore.loaders import external_data_files, load_model
-from onnxscore.rank import RankSettings, file_candidates, file_key, rank
+from onnxscore.engine import RankSettings, file_candidates, file_key, rank
 from onnxscore.store import file_hash
 from tests.models import ConvNet
 

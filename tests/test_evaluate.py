@@ -1,4 +1,4 @@
-"""onnxscore.evaluate: metrics against hand-computed cases (ties, nulls), CSV input, NB201 sampling."""
+"""onnxscore.evaluation: metrics against hand-computed cases (ties, nulls), CSV input, NB201 sampling."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 import pytest
 
-from onnxscore import evaluate as ev
+from onnxscore import evaluation as ev
 from onnxscore.errors import InputError
 from tests.models import ConvNet
 
@@ -168,7 +168,7 @@ def test_read_csv_errors_say_which_line(tmp_path, model_files, body, needle):
 
 
 def test_nb201_items_follow_the_table_and_share_keys_with_rank(shared_data):
-    from onnxscore.rank import space_candidate, space_candidates
+    from onnxscore.engine import space_candidate, space_candidates
     from onnxscore.spaces.nb201 import is_dead, load_accuracies
 
     items, info = ev.nb201_items("c100", 5, 7, build_seed=3)

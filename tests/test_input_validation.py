@@ -241,7 +241,7 @@ def test_resnet50_at_b64_estimate_brackets_its_measured_peak(tmp_path):
 
 
 def test_rank_records_the_refusal_as_the_reason(tmp_path):
-    from onnxscore.rank import RankSettings, file_candidates, rank
+    from onnxscore.engine import RankSettings, file_candidates, rank
 
     (tmp_path / "m").mkdir()
     onnx.save(ConvNet().onnx(), tmp_path / "m" / "net.onnx")

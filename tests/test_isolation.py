@@ -18,7 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from onnxscore.cli.main import main
 from onnxscore.errors import WorkerError
-from onnxscore.rank import RankSettings, _default_score, file_candidates, rank
+from onnxscore.engine import RankSettings, _default_score, file_candidates, rank
 from tests.models import ConvNet
 from tests.test_rank import write_nets
 

@@ -17,7 +17,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from onnxscore.edge.pareto import Budget
-from onnxscore.rank import RankSettings, file_candidates, rank, space_candidates
+from onnxscore.engine import RankSettings, file_candidates, rank, space_candidates
 from onnxscore.store import ResultStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -251,7 +251,7 @@ def test_worker_pool_matches_in_process(tmp_path):
 
 _SLOW = """
 import time
-from onnxscore.rank import _default_score
+from onnxscore.engine import _default_score
 
 def score(model, proxies, scorer_kwargs):
     time.sleep(0.3)
@@ -260,7 +260,7 @@ def score(model, proxies, scorer_kwargs):
 
 _RUNNER = """
 import json, sys
-from onnxscore.rank import RankSettings, file_candidates, rank
+from onnxscore.engine import RankSettings, file_candidates, rank
 import slowscore
 
 if __name__ == "__main__":

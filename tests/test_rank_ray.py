@@ -5,7 +5,7 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install \"onnxscore[ray]\"); CI installs it")
 
-from onnxscore.rank import RankSettings, rank, space_candidates  # noqa: E402
+from onnxscore.engine import RankSettings, rank, space_candidates  # noqa: E402
 from onnxscore.store import ResultStore  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""onnxscore.search: determinism, budgets, evolution on a toy space with a known optimum, the store, baselines."""
+"""onnxscore.searching: determinism, budgets, evolution on a toy space with a known optimum, the store, baselines."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,7 @@ import pytest
 from onnxscore.edge.macs import count_macs
 from onnxscore.errors import InputError
 from onnxscore.graph.params import count_params
-from onnxscore.search import (FunctionEvaluator, ParamsEvaluator, RandomEvaluator, mean_std, search,
+from onnxscore.searching import (FunctionEvaluator, ParamsEvaluator, RandomEvaluator, mean_std, search,
                               space_candidate, summarize)
 from onnxscore.spaces.nb201 import NB201Space, is_dead
 from onnxscore.spaces.toy import MobileNetLikeSpace, ToySpace
@@ -164,7 +164,7 @@ def test_store_hits_count_toward_the_budget_but_are_not_rescored(tmp_path):
 
 
 def test_candidate_keys_match_the_ranking_engine():
-    from onnxscore.rank import space_candidates
+    from onnxscore.engine import space_candidates
 
     for name, kw in (("nb201", {"dataset": "cifar100"}), ("toy", {})):
         (c,) = space_candidates(name, 1, seed=5, build_seed=2, **kw)
@@ -260,7 +260,7 @@ def test_python_api_and_cli_search_score_the_same_batch_with_the_same_keys(tmp_p
     import json
 
     from onnxscore.cli.main import main
-    from onnxscore.search import search
+    from onnxscore.searching import search
 
     store = tmp_path / "s.sqlite"
     assert main(["search", "--space", "nb201", "--budget", "3", "--store", str(store), "--no-onnx", "--json",

@@ -13,7 +13,7 @@ import pytest
 
 from onnxscore import store as store_mod
 from onnxscore.errors import StoreError
-from onnxscore.rank import RankSettings, file_candidates, rank
+from onnxscore.engine import RankSettings, file_candidates, rank
 from onnxscore.store import _SCHEMA, APPLICATION_ID, SCHEMA_VERSION, ResultStore
 from tests.models import ConvNet
 
@@ -235,7 +235,7 @@ def test_evaluate_answers_from_a_read_only_store(tmp_path, monkeypatch):
     import numpy as np
     import onnx
 
-    from onnxscore import evaluate as ev
+    from onnxscore import evaluation as ev
 
     rows = ["model,accuracy"]
     for i in range(2):
@@ -254,7 +254,7 @@ def test_evaluate_answers_from_a_read_only_store(tmp_path, monkeypatch):
 def test_the_image_batch_goes_to_a_temporary_folder_beside_a_read_only_store(ro_mount, shared_data):
     import numpy as np
 
-    from onnxscore.evaluate import image_batch
+    from onnxscore.evaluation import image_batch
 
     path, _ = image_batch(ro_mount.parent / "batches", 8, 3)
     assert not path.startswith(str(ro_mount.parent)) and np.load(path).shape == (8, 3, 32, 32)

@@ -57,7 +57,7 @@ def command(csv_path, space, dataset, sample, sample_seed, legacy_seed, proxy, s
     Scores are cached in the store, so a rerun only scores what is missing; Ctrl-C prints the
     metrics of what was finished. A null score ranks last.
     """
-    from onnxscore import evaluate as ev
+    from onnxscore import evaluation as ev
     from onnxscore.errors import InputError
     from onnxscore.inputs import parse_shape
 
@@ -116,7 +116,7 @@ def _check_outputs(outputs: dict, force: bool, csv_path, store_path, files: dict
     """Before any work: refuse outputs that exist (without --force), that name a file this run reads
     (the CSV, a model in it or its external data, the store, --data/--images/--accuracies) or whose
     folder cannot be written."""
-    from onnxscore.evaluate import read_accuracy_csv
+    from onnxscore.evaluation import read_accuracy_csv
     from onnxscore.outputs import check_outputs, run_inputs
     from onnxscore.store import DEFAULT_STORE
 

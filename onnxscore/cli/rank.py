@@ -55,7 +55,7 @@ def command(inputs, proxy, space, sample, dataset, workers, threads, top, csv_pa
     from onnxscore.edge.pareto import Budget, human, parse_count
     from onnxscore.errors import InputError
     from onnxscore.inputs import parse_shape
-    from onnxscore.rank import RankSettings, file_candidates, rank, space_candidates
+    from onnxscore.engine import RankSettings, file_candidates, rank, space_candidates
     from onnxscore.store import DEFAULT_STORE
 
     if not inputs and not space:
@@ -120,7 +120,7 @@ def _check_outputs(outputs: dict, force: bool, inputs, store: str, data) -> None
     """Before any work: refuse outputs that exist (without --force), that name a file this run reads
     (a model, its external data, the store, --data) or whose folder cannot be written."""
     from onnxscore.outputs import check_outputs, run_inputs
-    from onnxscore.rank import find_onnx_files
+    from onnxscore.engine import find_onnx_files
 
     if not any(outputs.values()):
         return

@@ -120,7 +120,7 @@ def command(space, dataset, space_module, algo, proxy, budget, search_seed, lega
     through the ranking engine's store, so architectures already scored (by rank, evaluate or an earlier
     search with the same settings) are free. The best architecture is written as ONNX.
     """
-    from onnxscore import search as S
+    from onnxscore import searching as S
     from onnxscore.errors import InputError
     from onnxscore.store import DEFAULT_STORE
 

@@ -26,7 +26,7 @@ META_CONVERTER = "onnxscore.converter"
 META_BN = "onnxscore.bn"  # "exported": BatchNormalization nodes as exported; "batch": batch statistics
 #                           computed in the graph itself; "folded": running statistics baked into weights
 META_WARNINGS = "onnxscore.warnings"  # converter warnings, one per line
-# Ops whose output sign is the unit's code (PROXIES.md "Activation sites beyond ReLU")
+# Ops whose output sign is the unit's code (docs/PROXIES.md "Activation sites beyond ReLU")
 SITE_OPS = ("Relu", "Clip", "LeakyRelu", "PRelu")
 
 _MODULES = {"keras": "keras", "tensorflow": "keras", "paddle": "paddle", "torch": "torch"}
@@ -162,15 +162,6 @@ def prune_dead(model: onnx.ModelProto) -> int:
     return removed
 
 
-def count_sites(model: onnx.ModelProto) -> dict[str, int]:
-    """Activation-site candidates by op type (Relu, Clip, LeakyRelu, PRelu) in the top graph."""
-    counts: dict[str, int] = {}
-    for node in model.graph.node:
-        if node.op_type in SITE_OPS:
-            counts[node.op_type] = counts.get(node.op_type, 0) + 1
-    return counts
-
-
 def finalize(model: onnx.ModelProto, kind: str, info: dict) -> onnx.ModelProto:
     """Shared last steps: fold Clip bounds, stamp ir_version and metadata, warn, check."""
     if model.functions:
@@ -212,5 +203,5 @@ def converter_warnings(model: onnx.ModelProto) -> list[str]:
     return []
 
 
-__all__ = ["FORMATS", "convert", "detect_format", "converter_warnings", "count_sites",
+__all__ = ["FORMATS", "convert", "detect_format", "converter_warnings",
            "fold_clip_bounds", "check_supported", "ConverterWarning"]

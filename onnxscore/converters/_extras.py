@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from onnxscore.errors import MissingExtraError
+from onnxscore.errors import MissingExtraError, first_line  # noqa: F401  (converters import it from here)
 
 # importable top-level module -> the distribution pip installs it from
 DISTRIBUTIONS = {"tensorflow": "tensorflow", "keras": "keras", "tf2onnx": "tf2onnx",
@@ -77,10 +77,3 @@ def quiet_loggers(*names: str, level: int = logging.ERROR):
         for lg, lvl in zip(loggers, old):
             lg.setLevel(lvl)
 
-
-def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception message (for one-line errors)."""
-    for line in str(exc).splitlines():
-        if line.strip():
-            return line.strip()
-    return type(exc).__name__

@@ -1,6 +1,6 @@
 """TensorFlow and Keras -> ONNX with tf2onnx, keeping batch-statistics BatchNorm and every activation.
 
-What tf2onnx does by default, and what this module changes (ECOSYSTEM.md sections 4-6):
+What tf2onnx does by default, and what this module changes (docs/ECOSYSTEM.md sections 4-6):
 - BatchNorm: on the inference trace Keras BN becomes running-statistics arithmetic that grappler
   folds away. Keras models are therefore traced with every BatchNormalization layer called with
   training=True (and everything else, e.g. Dropout, in inference mode), so BN becomes
@@ -31,7 +31,6 @@ from onnxscore.converters._extras import first_line, quiet_loggers, require, std
 from onnxscore.errors import ConverterError, InputError, ModelLoadError
 
 EXTRA = "tensorflow"
-ACTIVATION_OPS = ("Relu", "Clip", "LeakyRelu", "PRelu")
 _HINT = ("replace it with ops tf2onnx supports (https://github.com/onnx/tensorflow-onnx/blob/main/"
          "support_status.md) or convert that part yourself")
 
@@ -194,10 +193,12 @@ def keep_duplicate_activations():
     import tf2onnx.optimizer as opt
     from tf2onnx.optimizer.merge_duplicated_nodes_optimizer import MergeDuplicatedNodesOptimizer
 
+    from onnxscore.graph.sites import PAPER_OPS
+
     class KeepActivations(MergeDuplicatedNodesOptimizer):
         @staticmethod
         def _skip_node_type(node):
-            if node.type in ACTIVATION_OPS:
+            if node.type in PAPER_OPS:  # the site ops (onnxscore.graph.sites)
                 return True
             return MergeDuplicatedNodesOptimizer._skip_node_type(node)
 

@@ -2,7 +2,7 @@
 
 paddle2onnx keeps BatchNormalization (training_mode=0, flipped to batch statistics by the scorer)
 and writes one Relu per ReLU layer, Clip(0, 6) for ReLU6, LeakyRelu and PRelu. What this module
-adds (ECOSYSTEM.md section 6b, and checked against paddle2onnx 2.0.1 with Paddle 3.3):
+adds (docs/ECOSYSTEM.md section 6b, and checked against paddle2onnx 2.0.1 with Paddle 3.3):
 - paddle2onnx aborts the whole process (SIGABRT) on an operator it cannot convert, so it runs in
   a child Python; the error then names the operator(s) instead of killing the caller.
 - With Paddle 3 programs it misreads LeakyReLU's float64 negative_slope (0 or ~1e-43 instead of

@@ -1,6 +1,6 @@
 """PyTorch -> ONNX with torch.onnx's exporter (dynamo=True, optimize=False), keeping every ReLU and BN.
 
-Why these settings (PROXIES.md "What exporters do", ECOSYSTEM.md sections 4-6):
+Why these settings (docs/PROXIES.md "What exporters do", docs/ECOSYSTEM.md sections 4-6):
 - the legacy exporter (dynamo=False) merges ReLU modules applied to the same tensor into one Relu;
   the dynamo exporter's default optimize=True does too, and folds BatchNorm into the convolutions.
   With optimize=False every ReLU module call is one Relu node and every BatchNorm a

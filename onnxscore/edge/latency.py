@@ -19,13 +19,13 @@ from onnxscore.errors import InputError
 
 def _feeds(model: onnx.ModelProto, batch_size: int, input_shape, seed: int) -> dict[str, np.ndarray]:
     """Random inputs for every data input: symbolic batch -> batch_size, other symbolic dims from input_shape."""
-    from onnxscore.edge.macs import _dims, data_input_names
+    from onnxscore.edge.macs import tensor_dims, data_input_names
 
     rng = np.random.default_rng(seed)
     names = data_input_names(model.graph)
     feeds = {}
     for idx, vi in enumerate(x for x in model.graph.input if x.name in set(names)):
-        dims = _dims(vi.type)
+        dims = tensor_dims(vi.type)
         if idx == 0 and input_shape is not None:
             shp = [int(s) for s in input_shape]
             if dims is None or len(shp) == len(dims) - 1:
@@ -69,7 +69,7 @@ def measure_latency(
     default (all cores). The provider reported is the one the session actually used.
     """
     from onnxscore import runtime
-    from onnxscore.edge.macs import _load
+    from onnxscore.edge.macs import load_proto
 
     if runs < 1 or warmup < 0 or threads < 0 or batch_size < 1:
         raise InputError("latency needs runs >= 1, warmup >= 0, threads >= 0 and batch_size >= 1")
@@ -79,7 +79,7 @@ def measure_latency(
         model = load_model(model)  # keeps the folder that external data lives in
     from onnxscore.edge.inference_graph import inference_graph
 
-    m, graph = inference_graph(_load(model))
+    m, graph = inference_graph(load_proto(model))
     feeds = _feeds(m, batch_size, input_shape, seed)
     providers = runtime.choose_providers(provider)
     sess = runtime.make_session(m.SerializeToString(), providers, threads=int(threads),

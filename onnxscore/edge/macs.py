@@ -27,6 +27,7 @@ import onnx
 from onnx import helper
 
 from onnxscore.errors import InputError, ModelLoadError
+from onnxscore.graph.view import attr
 
 # Small initializers are kept (their values feed shape data propagation, e.g. Reshape targets); larger
 # ones become typed graph inputs so shape inference never copies weight data.
@@ -73,7 +74,7 @@ class MacReport:
         }
 
 
-def _load(model) -> onnx.ModelProto:
+def load_proto(model) -> onnx.ModelProto:
     """Accept a path, bytes, ModelProto or the core's LoadedModel and return the ModelProto."""
     if isinstance(model, onnx.ModelProto):
         return model
@@ -93,7 +94,7 @@ def _load(model) -> onnx.ModelProto:
     return getattr(loaded, "proto", loaded)
 
 
-def _dims(vi_type: onnx.TypeProto) -> list | None:
+def tensor_dims(vi_type: onnx.TypeProto) -> list | None:
     """Dims of a tensor type as ints or dim_param strings/None; None when the rank is unknown."""
     if not vi_type.HasField("tensor_type") or not vi_type.tensor_type.HasField("shape"):
         return None
@@ -140,7 +141,7 @@ def infer_static_shapes(model, input_shape: Sequence[int] | None = None, *, run:
     """Shape-infer a weight-free copy of `model` with the batch fixed at 1 (or kept when static) and return all shapes;
     with `run`, shapes inference leaves unknown are recorded from one onnxruntime run when a counted node needs them."""
     external_dir = getattr(model, "external_dir", None)
-    m = _load(model)
+    m = load_proto(model)
     if any(f for f in m.functions):
         try:
             from onnx import inliner
@@ -156,7 +157,7 @@ def infer_static_shapes(model, input_shape: Sequence[int] | None = None, *, run:
     new_inputs = []
     batch = 1
     for idx, vi in enumerate(x for x in g.input if x.name in set(data_inputs)):
-        dims = _dims(vi.type)
+        dims = tensor_dims(vi.type)
         shp = _per_sample_shape(vi.name, dims, True, input_shape if idx == 0 else None)
         if idx == 0:
             batch = shp[0] if shp and shp[0] > 0 else 1
@@ -193,7 +194,7 @@ def infer_static_shapes(model, input_shape: Sequence[int] | None = None, *, run:
     for vi in list(ig.input) + list(ig.value_info) + list(ig.output):
         if vi.name in weights:
             continue
-        d = _dims(vi.type)
+        d = tensor_dims(vi.type)
         shapes[vi.name] = [x if isinstance(x, int) else None for x in d] if d is not None else None
         if shapes[vi.name] is not None and any(x is None for x in shapes[vi.name]):
             shapes[vi.name] = None
@@ -254,14 +255,6 @@ def _count_nodes(g: onnx.GraphProto) -> int:
     return n
 
 
-def _attr(node: onnx.NodeProto, name: str, default=None):
-    """A node attribute's value, or default."""
-    for a in node.attribute:
-        if a.name == name:
-            return helper.get_attribute_value(a)
-    return default
-
-
 def _conv(node, s) -> int | None:
     w, y = s(node.input[1]), s(node.output[0])
     if w is None or y is None:
@@ -290,8 +283,8 @@ def _gemm(node, s) -> int | None:
     a, b = s(node.input[0]), s(node.input[1])
     if a is None or b is None or len(a) != 2 or len(b) != 2:
         return None
-    m, k = (a[1], a[0]) if _attr(node, "transA", 0) else (a[0], a[1])
-    n = b[0] if _attr(node, "transB", 0) else b[1]
+    m, k = (a[1], a[0]) if attr(node, "transA", 0) else (a[0], a[1])
+    n = b[0] if attr(node, "transB", 0) else b[1]
     macs = m * k * n
     if len(node.input) > 2 and node.input[2]:
         macs += m * n

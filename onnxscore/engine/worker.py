@@ -53,11 +53,11 @@ def _build(cand: Candidate):
 
 def _edge_metrics(model, settings: RankSettings) -> dict:
     """params, MACs (per op type) and peak activation memory of one model."""
-    from onnxscore.edge.macs import _load, count_macs_from_shapes, infer_static_shapes
+    from onnxscore.edge.macs import load_proto, count_macs_from_shapes, infer_static_shapes
     from onnxscore.edge.memory import peak_from_shapes
     from onnxscore.graph.params import count_params_with_source
 
-    proto = _load(model)
+    proto = load_proto(model)
     params, params_source = count_params_with_source(proto)
     out: dict[str, Any] = {"params": int(params)}
     try:

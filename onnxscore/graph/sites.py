@@ -1,4 +1,4 @@
-"""Find the activation sites: the tensors whose sign gives each unit's binary code (PROXIES.md)."""
+"""Find the activation sites: the tensors whose sign gives each unit's binary code (docs/PROXIES.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace

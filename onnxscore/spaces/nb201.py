@@ -144,7 +144,7 @@ def _conv_counts(ops: Sequence[str]) -> Tuple[int, int]:
 
 
 def params(arch: Arch, num_classes: int = 10) -> int:
-    """Trainable parameters (conv, BN scale/shift, linear; no BN running stats), NB201.md section 6."""
+    """Trainable parameters (conv, BN scale/shift, linear; no BN running stats), docs/NB201.md section 6."""
     n1, n3 = _conv_counts(to_ops(arch))
     c = C_INIT
     total = 27 * c + 2 * c  # stem conv + BN
@@ -160,7 +160,7 @@ def params(arch: Arch, num_classes: int = 10) -> int:
 
 
 def macs(arch: Arch, dataset: str = "cifar10") -> int:
-    """Multiply-accumulates per sample, conv + linear (bias counted), xautodl convention (NB201.md section 6)."""
+    """Multiply-accumulates per sample, conv + linear (bias counted), xautodl convention (docs/NB201.md section 6)."""
     side, num_classes = DATASETS[canonical_dataset(dataset)]
     n1, n3 = _conv_counts(to_ops(arch))
     c = C_INIT

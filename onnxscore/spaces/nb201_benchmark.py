@@ -9,7 +9,7 @@ from typing import Any
 from onnxscore.spaces.benchmark import Benchmark
 
 WEIGHTS_NOTE = ("PyTorch-default initialisation (kaiming_uniform a=sqrt(5), BN scale 1 / shift 0) drawn with "
-                "numpy from the build seed; the PyTorch reference of PROXIES.md used torch.manual_seed(0) "
+                "numpy from the build seed; the PyTorch reference of docs/PROXIES.md used torch.manual_seed(0) "
                 "per network: same distribution, different random stream")
 
 
@@ -31,7 +31,7 @@ class NB201Benchmark(Benchmark):
     def items(self, sample: int | None, seed: int, build_seed: int = 0, table: Any = None) -> tuple[list, dict]:
         """Rows default_rng(seed).choice(15625, sample) of nb201_accuracies.csv, with test accuracy."""
         from onnxscore.engine.candidates import space_candidate
-        from onnxscore.evaluate import Item, sample_rows
+        from onnxscore.evaluation import Item, sample_rows
         from onnxscore.spaces.nb201 import ACCURACY_COLUMNS, is_dead
 
         ds, sp = self.dataset, self.space
@@ -79,7 +79,7 @@ class NB201Benchmark(Benchmark):
 
     def default_batch(self, cache_dir: Path, batch_size: int, batch_seed: int) -> tuple[str, str]:
         """The protocol's CIFAR-10 test images (evaluate's batch: same .npy, so the store is shared)."""
-        from onnxscore.evaluate import image_batch
+        from onnxscore.evaluation import image_batch
 
         return image_batch(cache_dir, batch_size, batch_seed, self.image_size())
 

@@ -59,7 +59,7 @@ def test_nb201_json_object_end_to_end(nb201_json):
 
 def test_metrics_recomputed_from_the_accuracy_table(nb201_json, shared_data):
     """The params baseline must equal the correlation of closed-form NB201 counts with the table."""
-    from onnxscore import evaluate as ev
+    from onnxscore import evaluation as ev
     from onnxscore.spaces.nb201 import load_accuracies, params
 
     rows = list(load_accuracies().values())
@@ -166,7 +166,7 @@ def test_bad_options_are_one_line_errors(capsys, tmp_path, shared_data, args, ne
 
 def test_ctrl_c_prints_what_was_done(capsys, monkeypatch, tmp_path, shared_data):
     """Interrupt after 2 of 4 models: exit 130, and the metrics over the 2 finished ones are printed."""
-    import onnxscore.rank as rank_mod
+    import onnxscore.engine as rank_mod
 
     real = rank_mod.rank
 

@@ -58,7 +58,7 @@ def test_rank_evaluate_and_search_share_cached_scores_by_default(tmp_path, capsy
     assert main(["rank", "--space", "nb201", "--sample", "3", "--sample-seed", "4", "--seed", "5", "-b", "8",
                  "--data", str(data), "--workers", "0", "--store", store, "-q", "-p", "naswot"]) in (0, None)
     capsys.readouterr()
-    from onnxscore.rank import RankSettings, rank, space_candidates
+    from onnxscore.engine import RankSettings, rank, space_candidates
 
     cands = space_candidates("nb201", 3, seed=4, build_seed=0, dataset="cifar10")
     res = rank(cands, RankSettings(proxies=("naswot",), scorer={"batch_size": 8, "seed": 5, "data": str(data)}),

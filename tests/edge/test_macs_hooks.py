@@ -219,7 +219,7 @@ def test_unsizable_node_is_reported_not_dropped():
 
 
 def test_rank_edge_metrics_name_unsized_nodes():
-    from onnxscore.rank import RankSettings, _edge_metrics
+    from onnxscore.engine import RankSettings, _edge_metrics
 
     edge = _edge_metrics(_unsizable_model(), RankSettings())
     assert edge["macs"] == 32 and edge["macs_unknown_nodes"] == 1

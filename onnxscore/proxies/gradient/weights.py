@@ -1,4 +1,4 @@
-"""The weight set of GRADIENTS.md: Conv weights (any rank), Gemm B and MatMul 2-D initializers, each
+"""The weight set of docs/GRADIENTS.md: Conv weights (any rank), Gemm B and MatMul 2-D initializers, each
 initializer once (reached through Identity/Cast), with the layer (call site) that reads it."""
 from __future__ import annotations
 
