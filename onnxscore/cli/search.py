@@ -104,7 +104,7 @@ def _ms(d: dict, fmt: str = "{:.4g}") -> str:
 @click.option("--accuracies", type=click.Path(dir_okay=False), default=None,
               help="nb201: accuracy table to report the found architecture's test accuracy [default: shared data].")
 @click.option("--workers", "-w", type=int, default=0, show_default=True,
-              help="Worker processes for scoring (0 = in this process, the default; --space-module spaces need 0).")
+              help="Worker processes for scoring, started once per search (0 = in this process, the default).")
 @click.option("--threads", type=int, default=1, show_default=True,
               help="onnxruntime threads per process (1 is the most CPU-efficient on a busy machine).")
 @timeout_option
