@@ -108,3 +108,21 @@ def test_built_in_spaces_are_known_to_worker_processes(capsys, tmp_path):
     code = main(["search", *FAST, "--workers", "1", "--budget", "3", "--store", str(store), "--no-onnx"])
     assert code == 0, capsys.readouterr().err
     assert "evaluated 3" in capsys.readouterr().out
+
+
+def test_user_space_module_reaches_spawned_workers(capsys, tmp_path):
+    """A --space-module space is imported by the search's worker processes from the same spec."""
+    mod = tmp_path / "myspace_w.py"
+    mod.write_text(
+        "from onnxscore.spaces import register_space\n"
+        "from onnxscore.spaces.toy import ToySpace\n\n"
+        "@register_space('tiny-chain-cli-workers')\n"
+        "class Tiny(ToySpace):\n"
+        "    name = 'tiny-chain-cli-workers'\n"
+        "    def __init__(self):\n"
+        "        super().__init__(depth=3, widths=(2, 4))\n")
+    code = main(["search", "--space", "tiny-chain-cli-workers", "--space-module", str(mod), "-b", "8", "-q",
+                 "--budget", "4", "--store", str(tmp_path / "s.sqlite"), "--no-onnx", "--json", "--workers", "1"])
+    assert code == 0
+    (obj,) = _objs(capsys.readouterr().out)
+    assert obj["scored"] == 4 and obj["score"] is not None
