@@ -10,14 +10,15 @@ import importlib
 import os
 import warnings
 
-import numpy as np
 import onnx
 import onnx.inliner  # a submodule: `import onnx` alone does not load it
-from onnx import numpy_helper
 
 from onnxscore.converters._extras import ConverterWarning
 from onnxscore.converters.detect import FORMATS, detect_format
 from onnxscore.errors import ConverterError, InputError, ModelLoadError, first_line
+from onnxscore.graph.rewrites import all_nodes
+from onnxscore.graph.rewrites.clip_bounds import fold_clip_bounds
+from onnxscore.graph.rewrites.prune_dead import prune_dead
 
 IR_VERSION = 10
 # metadata_props keys written on every converted model (read by the scorer and by `convert`)
@@ -89,77 +90,15 @@ def _sample_shape(input_shape) -> tuple[int, ...] | None:
 
 # -- post-conversion passes shared by every converter ------------------------------------------
 
-def _all_nodes(graph: onnx.GraphProto):
-    """Nodes of `graph` and of every If/Loop/Scan body inside it."""
-    for node in graph.node:
-        yield node
-        for a in node.attribute:
-            for g in ([a.g] if a.HasField("g") else list(a.graphs)):
-                yield from _all_nodes(g)
-
-
 def check_supported(model: onnx.ModelProto, source: str, hint: str) -> None:
     """Fail with the op names when a converter left framework ops that ONNX does not define."""
     bad: dict[str, str] = {}
-    for node in _all_nodes(model.graph):
+    for node in all_nodes(model.graph):
         if node.domain in ("", "ai.onnx", "ai.onnx.ml") and not onnx.defs.has(node.op_type, node.domain):
             bad.setdefault(node.op_type, node.name)
     if bad:
         ops = ", ".join(f"{op} (node {name})" if name else op for op, name in bad.items())
         raise ConverterError(f"{source} cannot convert op(s) {ops} to ONNX; {hint}")
-
-
-def fold_clip_bounds(model: onnx.ModelProto) -> int:
-    """Make each Clip's min/max a plain initializer when it is a constant computed through
-    Cast/CastLike/Squeeze (torch dynamo, paddle2onnx), so ReLU6 is recognised as a site."""
-    from onnxscore.graph.view import GraphView
-
-    view = GraphView(model)
-    producers = view.producer_nodes()
-    inits = {t.name: t for t in model.graph.initializer}
-    folded = 0
-    for node in model.graph.node:
-        if node.op_type != "Clip":
-            continue
-        for k in range(1, len(node.input)):
-            name = node.input[k]
-            if not name or name in inits or (name in producers and producers[name].op_type == "Constant"):
-                continue
-            val = view.constant_value(name)
-            if val is None or val.size != 1:
-                continue
-            new = f"{name}__onnxscore_const"
-            if new not in inits:
-                t = numpy_helper.from_array(np.asarray(val).reshape(()), new)
-                model.graph.initializer.append(t)
-                inits[new] = t
-            node.input[k] = new
-            folded += 1
-    return folded
-
-
-_PURE = {"Constant", "Identity", "Cast", "CastLike", "Squeeze", "Unsqueeze", "Reshape", "Shape"}
-
-
-def prune_dead(model: onnx.ModelProto) -> int:
-    """Drop constant-shuffling nodes and initializers nothing reads any more (left behind by the
-    rewrites above); returns how many nodes went."""
-    removed = 0
-    while True:
-        used = {i for n in _all_nodes(model.graph) for i in n.input} | {o.name for o in model.graph.output}
-        keep = [n for n in model.graph.node
-                if n.op_type not in _PURE or any(o in used for o in n.output)]
-        if len(keep) == len(model.graph.node):
-            break
-        removed += len(model.graph.node) - len(keep)
-        del model.graph.node[:]
-        model.graph.node.extend(keep)
-    inputs = {i.name for i in model.graph.input}
-    inits = [t for t in model.graph.initializer if t.name in used or t.name in inputs]
-    if len(inits) != len(model.graph.initializer):
-        del model.graph.initializer[:]
-        model.graph.initializer.extend(inits)
-    return removed
 
 
 def finalize(model: onnx.ModelProto, kind: str, info: dict) -> onnx.ModelProto:

@@ -28,6 +28,9 @@ import onnx
 from onnx import numpy_helper
 
 from onnxscore.converters._extras import first_line, quiet_loggers, require, stdout_to_stderr
+from onnxscore.graph.rewrites.erfc import rewrite_erfc
+from onnxscore.graph.rewrites.hard_activations import fuse_hard_activations
+from onnxscore.graph.rewrites.prelu_split import split_prelu
 from onnxscore.errors import ConverterError, InputError, ModelLoadError
 
 EXTRA = "tensorflow"
@@ -438,28 +441,6 @@ def _reduce_axes(proto: onnx.ModelProto, node: onnx.NodeProto) -> list[int] | No
     return sorted(axes)
 
 
-def rewrite_erfc(model: onnx.ModelProto) -> int:
-    """Exact GELU traces to TensorFlow's Erfc, which tf2onnx passes through as an op ONNX lacks:
-    write each as 1 - Erf(x) (same value; ONNX has Erf). Returns how many."""
-    count = 0
-    for node in model.graph.node:
-        if node.op_type != "Erfc" or node.domain not in ("", "ai.onnx"):
-            continue
-        erf = node.output[0] + "_onnxscore_erf"
-        one = node.output[0] + "_onnxscore_one"
-        model.graph.node.append(onnx.helper.make_node("Erf", [node.input[0]], [erf], name=node.name + "_erf"))
-        model.graph.initializer.append(numpy_helper.from_array(np.array(1.0, dtype=np.float32), one))
-        node.op_type, node.input[:] = "Sub", [one, erf]
-        count += 1
-    if count:  # the new Erf nodes were appended: restore a topological order
-        from onnxscore.edge.memory import topological_order
-
-        order = topological_order(model.graph)
-        del model.graph.node[:]
-        model.graph.node.extend(order)
-    return count
-
-
 def fold_captured_constants(proto: onnx.ModelProto, concrete, tf) -> int:
     """Captured tensors of the trace (a Normalization layer's mean and variance, fixed when the layer
     is built) reach tf2onnx as placeholders and become graph inputs the user would have to feed; turn
@@ -495,116 +476,6 @@ def _unknown_op_node(proto: onnx.ModelProto) -> str:
         if node.domain in ("", "ai.onnx") and not onnx.defs.has(node.op_type, node.domain):
             return node.name
     return ""
-
-
-def split_prelu(model: onnx.ModelProto) -> int:
-    """Keras PReLU = relu(x) + (-alpha) * relu(-x): rewrite the relu(-x) node as Max(-x, 0), so each
-    PReLU is one site (the sign of x) instead of two complementary ones. Returns how many."""
-    producers = {o: n for n in model.graph.node for o in n.output}
-    relu_inputs = {n.input[0] for n in model.graph.node if n.op_type == "Relu"}
-    zero = "onnxscore_prelu_zero"
-    count = 0
-    for node in model.graph.node:
-        if node.op_type != "Relu":
-            continue
-        neg = producers.get(node.input[0])
-        if neg is None or neg.op_type != "Neg" or neg.input[0] not in relu_inputs:
-            continue
-        node.op_type = "Max"
-        node.input.append(zero)
-        count += 1
-    if count:
-        model.graph.initializer.append(numpy_helper.from_array(np.array(0.0, dtype=np.float32), zero))
-    return count
-
-
-def _ranks(model: onnx.ModelProto) -> dict[str, int]:
-    """Tensor name -> rank, from shape inference (missing where it cannot tell)."""
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # shape inference is a help here, not a requirement
-        return {}
-    ranks = {}
-    for vi in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
-        if vi.type.tensor_type.HasField("shape"):
-            ranks[vi.name] = len(vi.type.tensor_type.shape.dim)
-    return ranks
-
-
-def fuse_hard_activations(model: onnx.ModelProto) -> int:
-    """Keras hard_sigmoid = relu6(x + 3) / 6 and hard_silu = x * hard_sigmoid(x) arrive as
-    Add -> Clip(0, 6) -> Mul(1/6) [-> Mul(x)]; that Clip is not a ReLU of the layer's input, so
-    the chain becomes one HardSigmoid / HardSwish node (a site only with --activations extended)."""
-    from onnxscore.graph.view import GraphView
-
-    view = GraphView(model)
-    nodes = list(model.graph.node)
-    producers = {o: n for n in nodes for o in n.output}
-    consumers: dict[str, list] = {}
-    for n in nodes:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
-    outputs = {o.name for o in model.graph.output}
-    ranks = None
-
-    def scalar(name):
-        v = view.constant_value(name)
-        return None if v is None or v.size != 1 else (float(v.reshape(())), v.ndim)
-
-    def only_consumer(name):
-        users = consumers.get(name, [])
-        return users[0] if len(users) == 1 and name not in outputs else None
-
-    drop, count = set(), 0
-    for clip in nodes:
-        if clip.op_type != "Clip" or len(clip.input) < 3:
-            continue
-        if scalar(clip.input[1]) is None or scalar(clip.input[2]) is None:
-            continue
-        if (scalar(clip.input[1])[0], scalar(clip.input[2])[0]) != (0.0, 6.0):
-            continue
-        add = producers.get(clip.input[0])
-        if add is None or add.op_type != "Add" or only_consumer(add.output[0]) is not clip:
-            continue
-        if len(add.input) != 2:
-            continue
-        vals = [scalar(i) for i in add.input]
-        if vals[0] is None and vals[1] is not None and vals[1][0] == 3.0:
-            x, const_ndim = add.input[0], vals[1][1]
-        elif vals[1] is None and vals[0] is not None and vals[0][0] == 3.0:
-            x, const_ndim = add.input[1], vals[0][1]
-        else:
-            continue
-        scale = only_consumer(clip.output[0])
-        if scale is None or scale.op_type not in ("Mul", "Div"):
-            continue
-        other = [scalar(i) for i in scale.input if i != clip.output[0]]
-        want = 1.0 / 6.0 if scale.op_type == "Mul" else 6.0
-        if len(other) != 1 or other[0] is None or abs(other[0][0] - want) > 1e-6 * want:
-            continue
-        if const_ndim or other[0][1]:  # a broadcasting constant could change the rank: check it
-            ranks = _ranks(model) if ranks is None else ranks
-            if ranks.get(x, -1) < max(const_ndim, other[0][1]):
-                continue
-        gate = scale.output[0]
-        mul = only_consumer(gate)
-        if mul is not None and mul.op_type == "Mul" and sorted(mul.input) == sorted([x, gate]):
-            fused = onnx.helper.make_node("HardSwish", [x], [mul.output[0]], name=f"{mul.name}_hardswish")
-            drop.update(id(n) for n in (add, clip, scale, mul))
-            last = mul
-        else:
-            fused = onnx.helper.make_node("HardSigmoid", [x], [gate], name=f"{scale.name}_hardsigmoid",
-                                          alpha=1.0 / 6.0, beta=0.5)
-            drop.update(id(n) for n in (add, clip, scale))
-            last = scale
-        nodes[nodes.index(last)] = fused
-        drop.discard(id(fused))
-        count += 1
-    if count:
-        keep = [n for n in nodes if id(n) not in drop]
-        del model.graph.node[:]
-        model.graph.node.extend(keep)
-    return count
 
 
 __all__ = ["convert", "convert_keras_model", "convert_saved_model", "convert_function", "load_keras",
