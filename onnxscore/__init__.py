@@ -10,7 +10,7 @@ _LAZY = {"ScoreResult": "onnxscore.scorer", "Scorer": "onnxscore.scorer", "score
          "convert": "onnxscore.converters", "register_space": "onnxscore.spaces",
          "register_proxy": ("onnxscore.proxies.registry", "register"),
          "rank": ("onnxscore.engine.job", "rank"), "evaluate": ("onnxscore.evaluation", "evaluate"),
-         "search": ("onnxscore.searching", "search")}
+         "search": ("onnxscore.searching", "search"), "ScoreSettings": "onnxscore.settings"}
 
 
 def __getattr__(name: str):
@@ -31,6 +31,6 @@ def list_proxies() -> list[str]:
     return names()
 
 
-__all__ = ["OnnxscoreError", "ScoreResult", "Scorer", "score", "convert", "rank", "evaluate", "search",
+__all__ = ["OnnxscoreError", "ScoreResult", "Scorer", "ScoreSettings", "score", "convert", "rank", "evaluate", "search",
            "register_space", "register_proxy", "list_proxies",
            "__version__"]

@@ -485,7 +485,7 @@ def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROX
 
     Raises EvaluationInterrupted (a KeyboardInterrupt) carrying the partial Evaluation on Ctrl-C.
     """
-    from onnxscore import Scorer
+    from onnxscore.settings import ScoreSettings
     from onnxscore.proxies import registry
     from onnxscore.engine import RankSettings, rank
     from onnxscore.store import DEFAULT_STORE, ResultStore
@@ -512,7 +512,7 @@ def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROX
                   "merged_sites": None if merged_sites == "once" else merged_sites, "max_memory": max_memory}
         rs = RankSettings(proxies=tuple(names), scorer=scorer, threads=threads, input_shape=input_shape,
                           modules=tuple(modules))
-        ss = Scorer(**{k: v for k, v in scorer.items() if v is not None}).settings()
+        ss = ScoreSettings.of(scorer).record()
         settings = {**info, "proxies": list(names), "batch_size": batch_size, "sigma": sigma, "bn": bn,
                     "init": init, "activations": activations, "noise_seed": noise_seed, **batch_info,
                     "data": data_desc, "data_file": str(data), "provider": ss["provider"],

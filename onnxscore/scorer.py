@@ -1,35 +1,33 @@
 """The scoring pipeline: load -> rewrite graph -> one onnxruntime session -> codes -> proxies."""
 from __future__ import annotations
 
+import dataclasses
 import math
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
 import onnx.inliner  # a submodule: `import onnx` alone does not load it
 
-from onnxscore import __version__
 from onnxscore.errors import InputError, ModelLoadError, OnnxscoreError, ProxyError, first_line
 from onnxscore.graph import memory_estimate, validate
 from onnxscore.graph.batchnorm import use_batch_statistics
 from onnxscore.graph.expose import expose_sites, site_shapes
-from onnxscore.graph.init import INIT_MODES, redraw
+from onnxscore.graph.init import redraw
 from onnxscore.graph.patterns.normalisation import has_normalisation
 from onnxscore.graph.params import count_params
 from onnxscore.graph.sites import (batch_sites, check_batch_axis, count_by_op, find_sites, input_dependent,
                                    subgraph_activations)
 from onnxscore.graph.view import GraphView, infer_tensors
 from onnxscore.inputs import (InputSpec, input_spec, load_data, make_batch_dynamic, noise_like,
-                              other_inputs, parse_shape, random_batch)
+                              other_inputs, random_batch)
 from onnxscore.loaders import LoadedModel, load_model
 from onnxscore.proxies import registry
 from onnxscore.proxies.codes import ProxyContext, SiteCodes
 from onnxscore.proxies.swap import saturation_warning
 from onnxscore import runtime, validation
 
-BN_MODES = ("batch", "exported")
-MERGED_MODES = ("once", "per-consumer")
+from onnxscore.settings import ScoreSettings  # noqa: E402
 BATCH_REDUCERS = {"BatchNormalization", "ReduceMean", "ReduceSum", "ReduceSumSquare"}
 # exporters that merge identical activations reading one tensor (torch.onnx's legacy exporter and its
 # dynamo optimizer; tf2onnx's merge_duplication); onnxscore's own converters keep every call
@@ -132,59 +130,22 @@ class Scorer:
     """Scores models with fixed settings; the batch and noise depend only on the seed, so every
     model scored by one Scorer (or by two Scorers with equal settings) sees the same inputs."""
 
-    def __init__(self, *, batch_size: int = 128, seed: int = 0, sigma: float = 1.0, data=None,
-                 bn: str = "batch", init: str = "keep", provider: str | None = None,
-                 input_name: str | None = None, input_shape=None, mu: float | None = None,
-                 sigma_params: float | None = None, activations: str = "relu", threads: int = 0,
-                 fmt: str | None = None, pack: bool | None = None, pack_budget_mb: float = 768,
-                 merged_sites: str = "once", max_memory=None):
-        check = validation  # each check raises an InputError naming the option and the parameter
-        self.batch_size = check.integer("batch_size", batch_size, 2, "; the papers use 128")
-        self.seed = check.integer("seed", seed, 0)
-        self.sigma = check.number("sigma", sigma, positive=True)
-        self.data = data
-        self.bn = check.choice("bn", bn, BN_MODES)
-        self.init = check.choice("init", init, INIT_MODES)
-        self.provider = check.text("provider", provider)
-        self.input_name = check.text("input_name", input_name)
-        parse_shape(input_shape)  # refuse a malformed shape now, not at the first model
-        self.input_shape = input_shape
-        self.mu = check.number("mu", mu, optional=True)
-        self.sigma_params = check.number("sigma_params", sigma_params, positive=True, optional=True)
-        self.activations = check.choice("activations", activations, ("relu", "extended"))
-        self.threads = check.integer("threads", threads, 0)
-        self.fmt = check.text("fmt", fmt)
-        if pack is not None and not isinstance(pack, bool):
-            raise InputError(f"pack must be True, False or None (got {pack!r})")
-        self.pack = pack  # memory plan, see _pack_in_graph
-        self.pack_budget_mb = check.number("pack_budget_mb", pack_budget_mb, positive=True)
-        self.merged_sites = check.choice("merged_sites", merged_sites, MERGED_MODES)
-        self.max_memory = memory_estimate.parse_size(max_memory)  # None: what the machine has; 0: no check
-        self._providers = runtime.choose_providers(provider)
+    def __init__(self, settings: ScoreSettings | dict | None = None, **kw):
+        """Scorer(ScoreSettings(...)), Scorer(batch_size=64, seed=1, ...) or both (keywords override);
+        every setting is checked here (onnxscore.settings), so a bad one fails before any model."""
+        self.config = ScoreSettings.of(settings, **kw)
+        for f in dataclasses.fields(ScoreSettings):
+            setattr(self, f.name, getattr(self.config, f.name))
+        self._providers = runtime.choose_providers(self.provider)
         self._input_cache: list | None = None  # [key, X, [X; X+E]] for the last input shape (see _inputs)
 
     # -- settings ---------------------------------------------------------------------------
     def data_label(self) -> str:
-        if self.data is None:
-            return f"random-normal(seed={self.seed})"
-        if isinstance(self.data, (str, os.PathLike)):
-            return str(self.data)
-        return "array"
+        return self.config.data_label()
 
     def settings(self, provider: str | None = None) -> dict:
         """Every setting that changes a score (the store keys results on these)."""
-        s = {
-            "seed": self.seed, "batch_size": self.batch_size, "sigma": self.sigma, "bn": self.bn,
-            "init": self.init, "data": self.data_label(), "activations": self.activations,
-            "merged_sites": self.merged_sites,
-            "provider": provider or self._providers[0],
-            "onnxruntime": runtime.ort_version(), "onnxscore": __version__,
-        }
-        if self.mu is not None or self.sigma_params is not None:
-            s.update(mu=self.mu, sigma_params=self.sigma_params)
-        if self.input_name or self.input_shape:
-            s.update(input=self.input_name, input_shape=self.input_shape)
-        return s
+        return self.config.record(provider or self._providers[0])
 
     # -- preparation -----------------------------------------------------------------------
     def prepare(self, loaded: LoadedModel, proxies=None) -> Prepared:

@@ -230,10 +230,9 @@ class ProxyEvaluator(Evaluator):
         return [out[e] for e in encodings]
 
     def settings(self) -> dict:
-        from onnxscore import Scorer
+        from onnxscore.settings import ScoreSettings
 
-        kw = {k: v for k, v in self.rank_settings.scorer.items() if v is not None}
-        return {"scorer": Scorer(**kw).settings(), "scored_proxies": list(self.proxies),
+        return {"scorer": ScoreSettings.of(self.rank_settings.scorer).record(), "scored_proxies": list(self.proxies),
                 "build_seed": self.build_seed, "store": self.store.path}
 
     def _open(self):

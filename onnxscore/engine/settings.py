@@ -2,13 +2,12 @@
 under which the store caches scores and cost metrics."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Callable
 
 from onnxscore.edge.pareto import Budget
 from onnxscore.engine.candidates import Candidate
-from onnxscore.store import canonical_json, content_hash, file_hash
+from onnxscore.store import canonical_json
 
 EDGE_METRIC = "edge"
 EDGE_REVISION = 2  # 2: shapes from an onnxruntime run where inference gives up; Linear on 3-D inputs
@@ -37,18 +36,9 @@ class RankSettings:
 
     def score_key(self) -> str:
         """Canonical JSON of every setting that changes a score plus the onnxscore version."""
-        from onnxscore import Scorer
+        from onnxscore.settings import ScoreSettings
 
-        kw = {k: v for k, v in self.scorer.items() if v is not None}
-        s = dict(Scorer(**kw).settings())
-        data = kw.get("data")
-        if isinstance(data, (str, os.PathLike)) and os.path.isfile(data):
-            s["data_sha256"] = file_hash(data)
-        elif data is not None:  # an in-memory batch: its label is just "array", so key on its bytes
-            import numpy as np
-
-            arr = np.ascontiguousarray(data)
-            s["data_sha256"] = content_hash(arr.tobytes() + str((arr.dtype, arr.shape)).encode())
+        s = ScoreSettings.of(self.scorer).key_fields()
         s["onnxscore"] = _version()
         if self.modules:  # a user proxy's code is part of what produced its score
             from onnxscore.modules import spec_fingerprint

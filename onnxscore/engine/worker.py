@@ -20,7 +20,7 @@ def _default_score(model, proxies, scorer_kwargs: dict, threads: int) -> dict:
     if sc is None or _WORKER.get("scorer_key") != key:
         from onnxscore import Scorer
 
-        sc = Scorer(**{k: v for k, v in scorer_kwargs.items() if v is not None}, threads=threads)
+        sc = Scorer(scorer_kwargs, threads=threads)
         _WORKER["scorer"], _WORKER["scorer_key"] = sc, key
     res = sc.score(model, proxies)
     return {"scores": dict(res.scores), "errors": dict(res.errors),
