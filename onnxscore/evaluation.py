@@ -547,7 +547,8 @@ def evaluate_space(space: str, dataset: str | None = None, sample: int | None = 
 
 
 def evaluate(csv_path: str | os.PathLike | None = None, *, space: str | None = None, dataset: str | None = None,
-             sample: int | None = None, sample_seed: int | None = None, build_seed: int = 0, table=None,
+             sample: int | None = None, sample_seed: int | None = None, build_seed: int = 0,
+             table: str | os.PathLike | dict | None = None,
              **kw) -> Evaluation:
     """How well each proxy ranks models by their real accuracy: a CSV of (model path, accuracy), or a
     space with a Benchmark (`space="nb201", dataset="cifar10"`). Keywords as for `run` (proxies,

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+from typing import Any, Sequence, Union
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +30,9 @@ from onnxscore.proxies.swap import saturation_warning
 from onnxscore import runtime, validation
 
 from onnxscore.settings import ScoreSettings  # noqa: E402
+
+# what score() takes: a path, the bytes of an .onnx file, a ModelProto, or a framework model / spec to convert
+ModelSource = Union[str, "os.PathLike[str]", bytes, onnx.ModelProto, Any]
 BATCH_REDUCERS = {"BatchNormalization", "ReduceMean", "ReduceSum", "ReduceSumSquare"}
 # exporters that merge identical activations reading one tensor (torch.onnx's legacy exporter and its
 # dynamo optimizer; tf2onnx's merge_duplication); onnxscore's own converters keep every call
@@ -130,7 +135,7 @@ class Scorer:
     """Scores models with fixed settings; the batch and noise depend only on the seed, so every
     model scored by one Scorer (or by two Scorers with equal settings) sees the same inputs."""
 
-    def __init__(self, settings: ScoreSettings | dict | None = None, **kw):
+    def __init__(self, settings: ScoreSettings | dict | None = None, **kw: Any) -> None:
         """Scorer(ScoreSettings(...)), Scorer(batch_size=64, seed=1, ...) or both (keywords override);
         every setting is checked here (onnxscore.settings), so a bad one fails before any model."""
         self.config = ScoreSettings.of(settings, **kw)
@@ -355,7 +360,7 @@ class Scorer:
                 raise ProxyError(f"{name} needs --mu and --sigma-params (target size in thousands of parameters)")
         return names
 
-    def score(self, model, proxies=("epads",)) -> ScoreResult:
+    def score(self, model: ModelSource, proxies: str | Sequence[str] = ("epads",)) -> ScoreResult:
         """Score one model (path, bytes, ModelProto or framework model path) with `proxies`."""
         names = self.check_proxies(proxies)
         loaded = load_model(model, fmt=self.fmt, input_shape=self.input_shape)
@@ -395,6 +400,6 @@ class Scorer:
         return saturation_warning(int(count), clean, self.batch_size) if count is not None and clean else None
 
 
-def score(model, proxies=("epads",), **settings) -> ScoreResult:
+def score(model: ModelSource, proxies: str | Sequence[str] = ("epads",), **settings: Any) -> ScoreResult:
     """Score one model: `onnxscore.score("net.onnx", proxies=["epads", "naswot"], seed=0)`."""
     return Scorer(**settings).score(model, proxies)

@@ -463,8 +463,9 @@ def _json(obj) -> str:
 
 def search(space: Any = "nb201", *, algo: str = "evolution", proxy: str = "epads", budget: int = 100,
            seed: int = 0, space_kwargs: dict | None = None, objective: Callable | None = None,
-           score_also: Sequence[str] = (), max_params=None, max_macs=None, population: int = POPULATION,
-           tournament: int = TOURNAMENT, store=None, scorer: dict | None = None, build_seed: int = 0,
+           score_also: Sequence[str] = (), max_params: int | str | None = None, max_macs: int | str | None = None,
+           population: int = POPULATION,
+           tournament: int = TOURNAMENT, store: str | os.PathLike | Any | None = None, scorer: dict | None = None, build_seed: int = 0,
            workers: int = 0, threads: int = 1, timeout_s: float | None = DEFAULT_TIMEOUT_S,
            output: str | os.PathLike | None = None, force: bool = False, modules: Sequence[str] = (),
            batch_source: str = "auto", batch_seed: int = DEFAULT_BATCH_SEED,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import warnings
+from typing import Any, Sequence
 
 import onnx
 import onnx.inliner  # a submodule: `import onnx` alone does not load it
@@ -48,7 +49,8 @@ def _object_format(obj) -> str | None:
     return None
 
 
-def convert(src, *, fmt: str | None = None, input_shape=None, opset: int = 17) -> onnx.ModelProto:
+def convert(src: Any, *, fmt: str | None = None, input_shape: str | Sequence[int] | None = None,
+            opset: int = 17) -> onnx.ModelProto:
     """Convert `src` (a path, a `module:factory` spec or a framework object) to an in-memory,
     self-contained ONNX model with a dynamic batch dimension and ir_version 10.
 

@@ -50,7 +50,8 @@ def _same_definition(a: Callable, b: Callable) -> bool:
 
 
 def register(name: str, description: str, *, needs: tuple[str, ...] | None = None, paired: bool = False,
-             params: tuple[str, ...] = (), higher_is_better: bool = True, replace: bool = False):
+             params: tuple[str, ...] = (), higher_is_better: bool = True,
+             replace: bool = False) -> Callable[[Callable], Callable]:
     """Decorator adding a proxy `fn(data, ctx) -> float` under `name` (see the module docstring for
     `needs`; `paired=True` is short for needs=("paired_codes",)). A name already taken by another
     function is refused unless `replace=True`."""

@@ -6,16 +6,10 @@ import onnx
 from onnxscore.graph.rewrites import rewrite
 
 def _ranks(model: onnx.ModelProto) -> dict[str, int]:
-    """Tensor name -> rank, from shape inference (missing where it cannot tell)."""
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # shape inference is a help here, not a requirement
-        return {}
-    ranks = {}
-    for vi in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
-        if vi.type.tensor_type.HasField("shape"):
-            ranks[vi.name] = len(vi.type.tensor_type.shape.dim)
-    return ranks
+    """Tensor name -> rank, from onnxscore's one shape inference (missing where it cannot tell)."""
+    from onnxscore.graph.view import infer_tensors
+
+    return {name: info[1] for name, info in infer_tensors(model).items() if info[1] is not None}
 
 
 @rewrite("hard-activations")
