@@ -195,6 +195,15 @@ def noise_like(x: np.ndarray, sigma: float, seed: int) -> np.ndarray:
     return e
 
 
+def fill(shape, elem_type: int, rng: np.random.Generator) -> np.ndarray:
+    """The one filler of inputs onnxscore invents: seeded standard normal for float types, zeros
+    otherwise (a valid index for any embedding, False for a mask)."""
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(elem_type or onnx.TensorProto.FLOAT)
+    if (elem_type or onnx.TensorProto.FLOAT) in FLOAT_INPUTS:
+        return rng.standard_normal(shape).astype(dtype)
+    return np.zeros(shape, dtype=dtype)
+
+
 def other_inputs(model: onnx.ModelProto, fed: str, rows: int, seed: int) -> dict[str, np.ndarray]:
     """Feeds for the inputs besides the scored one (seeded normal if float, zeros otherwise),
     so a model with several inputs runs; a symbolic first dim follows the scored batch, a static
@@ -217,10 +226,8 @@ def other_inputs(model: onnx.ModelProto, fed: str, rows: int, seed: int) -> dict
         except (KeyError, ValueError, TypeError):
             raise InputError(f"input '{vi.name}' (not the scored one) has type {type_name(tt.elem_type)}; "
                              "onnxscore feeds other inputs only when NumPy has their type: export it as a numeric tensor") from None
-        if tt.elem_type in FLOAT_INPUTS:
-            feeds[vi.name] = np.random.default_rng([seed, 4, k]).standard_normal(dims).astype(dtype)
-        else:
-            feeds[vi.name] = np.zeros(dims, dtype=dtype)
+        del dtype  # checked above: NumPy has the type
+        feeds[vi.name] = fill(dims, tt.elem_type, np.random.default_rng([seed, 4, k]))
     return feeds
 
 

@@ -12,9 +12,9 @@ from typing import Sequence
 
 import numpy as np
 import onnx
-from onnx import helper
 
 from onnxscore.errors import InputError
+from onnxscore.inputs import fill
 
 
 def _feeds(model: onnx.ModelProto, batch_size: int, input_shape, seed: int) -> dict[str, np.ndarray]:
@@ -41,13 +41,7 @@ def _feeds(model: onnx.ModelProto, batch_size: int, input_shape, seed: int) -> d
                     shp.append(batch_size)
                 else:
                     raise InputError(f"input '{vi.name}' has symbolic dim {d!r} at axis {ax}; pass input_shape")
-        dtype = helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type or onnx.TensorProto.FLOAT)
-        if dtype.kind == "f":
-            feeds[vi.name] = rng.standard_normal(shp).astype(dtype)
-        elif dtype.kind == "b":
-            feeds[vi.name] = np.zeros(shp, dtype=dtype)
-        else:
-            feeds[vi.name] = rng.integers(0, 2, size=shp).astype(dtype)
+        feeds[vi.name] = fill(shp, vi.type.tensor_type.elem_type, rng)
     return feeds
 
 

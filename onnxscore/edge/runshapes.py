@@ -11,15 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import helper
 
-
-def _feed(shape: list[int], elem_type: int, rng: np.random.Generator) -> np.ndarray:
-    """A random float tensor, or zeros for integer/bool inputs (a valid index for any embedding)."""
-    dtype = helper.tensor_dtype_to_np_dtype(elem_type or onnx.TensorProto.FLOAT)
-    if dtype.kind in "fc":
-        return rng.standard_normal(shape).astype(dtype)
-    return np.zeros(shape, dtype=dtype)
+from onnxscore.inputs import fill
 
 
 def record_shapes(model: onnx.ModelProto, input_shapes: dict[str, tuple[list[int], int]],
@@ -37,7 +30,7 @@ def record_shapes(model: onnx.ModelProto, input_shapes: dict[str, tuple[list[int
         if n not in present:
             probe.graph.output.append(onnx.ValueInfoProto(name=n))  # untyped: onnxruntime fills it in
     rng = np.random.default_rng(0)
-    feeds = {k: _feed(list(shp), et, rng) for k, (shp, et) in input_shapes.items()}
+    feeds = {k: fill(list(shp), et, rng) for k, (shp, et) in input_shapes.items()}
     try:
         sess = runtime.make_session(probe.SerializeToString(), [runtime.CPU], threads=1,
                                     external_dir=external_dir, arena=False)
