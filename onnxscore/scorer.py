@@ -369,7 +369,8 @@ class Scorer:
         extras = {} if needs & {"site_values", "outputs"} else None
         clean, paired = self._capture(prep, loaded.label, "codes" in needs, "paired_codes" in needs, extras)
         captured = {"codes": clean, "paired_codes": paired, **(extras or {})}
-        ctx = ProxyContext(self.seed, self.batch_size, prep.params, self.mu, self.sigma_params, self.threads)
+        ctx = ProxyContext(self.seed, self.batch_size, prep.params, self.mu, self.sigma_params, self.threads,
+                           settings=self.config)
         scores: dict[str, float | None] = {}
         errors: dict[str, str] = {}
         for name in names:

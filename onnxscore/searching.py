@@ -165,12 +165,29 @@ class RandomEvaluator(Evaluator):
         return {"baseline": BASELINES["random"]}
 
 
-def _fresh_process_knows(space_name: str) -> bool:
-    """Whether a newly started Python (like the ranking engine's spawned workers) finds the space registered."""
-    import subprocess
+def worker_spec(space_name: str) -> str | None:
+    """What a worker process must import to know the space: None for a built-in (registered at import),
+    else the module its factory was defined in, as a dotted name or a .py path (onnxscore.modules). A space
+    defined where no other process can import it (a script's __main__, a notebook) is refused."""
+    import importlib.util
 
-    code = f"import onnxscore.spaces as s; raise SystemExit(0 if {str(space_name).lower()!r} in s.space_names() else 1)"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+    from onnxscore.spaces import _REGISTRY
+
+    factory = _REGISTRY.get(str(space_name).lower())
+    mod_name = getattr(factory, "__module__", "") or ""
+    if factory is None or mod_name.startswith("onnxscore."):
+        return None
+    path = getattr(sys.modules.get(mod_name), "__file__", None)
+    if mod_name.startswith("onnxscore_user_") and path:  # imported from a file by onnxscore.modules
+        return path
+    if mod_name != "__main__":
+        try:
+            if importlib.util.find_spec(mod_name) is not None:
+                return mod_name
+        except (ImportError, ValueError):
+            pass
+    raise InputError(f"worker processes cannot import the space {space_name!r} (defined in {mod_name or '?'}); "
+                     "define it in a module and pass it (--space-module, or modules=[...]), or use --workers 0")
 
 
 class ProxyEvaluator(Evaluator):
@@ -191,10 +208,9 @@ class ProxyEvaluator(Evaluator):
         self.proxies = tuple(dict.fromkeys([self.name, *registry.parse(list(score_also) or [self.name])]))
         self.space_name, self.space, self.space_kwargs = space_name, space, dict(space_kwargs)
         self.build_seed, self.workers, self.timeout_s = int(build_seed), int(workers), timeout_s
-        if self.workers and not modules and not _fresh_process_knows(space_name):
-            raise InputError(f"worker processes do not know the space {space_name!r} (it is registered only in "
-                             "this process); pass the module that registers it (--space-module, or modules=[...]) "
-                             "or use --workers 0")
+        if self.workers and not modules:
+            spec = worker_spec(space_name)
+            modules = (spec,) if spec else ()
         self.rank_settings = RankSettings(proxies=self.proxies, scorer=dict(scorer or {}), threads=threads,
                                           modules=tuple(modules))
         self._own_store = not isinstance(store, ResultStore)

@@ -272,3 +272,40 @@ def test_python_api_and_cli_search_score_the_same_batch_with_the_same_keys(tmp_p
     assert "cifar10" in api.settings["batch"] and api.settings["batch"] == cli["settings"]["batch"]
     rnd = search("nb201", budget=3, store=str(store), scorer={"batch_size": 16}, workers=0, batch_source="random")
     assert rnd.scored == 3 and "batch" not in rnd.settings  # another batch: other keys, scored anew
+
+
+def test_a_space_defined_in_an_importable_module_reaches_workers_without_naming_it(tmp_path, monkeypatch):
+    """search(workers=1) on a space registered from an importable module: the workers import that
+    module (onnxscore.searching.worker_spec) instead of refusing or probing a subprocess."""
+    from onnxscore.searching import worker_spec
+
+    pkg = tmp_path / "myspaces_auto.py"
+    pkg.write_text("from onnxscore.spaces import register_space\nfrom onnxscore.spaces.toy import ToySpace\n\n"
+                   "@register_space('tiny-auto-spec')\nclass Tiny(ToySpace):\n    name = 'tiny-auto-spec'\n"
+                   "    def __init__(self):\n        super().__init__(depth=3, widths=(2, 4))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    import importlib
+
+    importlib.import_module("myspaces_auto")
+    assert worker_spec("tiny-auto-spec") == "myspaces_auto" and worker_spec("nb201") is None
+    res = search("tiny-auto-spec", budget=3, store=str(tmp_path / "s.sqlite"), scorer={"batch_size": 8}, workers=1)
+    assert res.scored == 3 and res.score is not None
+
+
+def test_a_space_defined_in_main_is_refused_for_workers():
+    from onnxscore.errors import InputError
+    from onnxscore.searching import worker_spec
+    from onnxscore.spaces import _REGISTRY
+    from onnxscore.spaces.toy import ToySpace
+
+    class Local(ToySpace):
+        name = "tiny-main-space"
+
+    Local.__module__ = "__main__"
+    _REGISTRY["tiny-main-space"] = Local
+    try:
+        with pytest.raises(InputError, match="cannot import the space"):
+            worker_spec("tiny-main-space")
+    finally:
+        del _REGISTRY["tiny-main-space"]

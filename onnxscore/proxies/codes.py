@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,8 @@ class SiteCodes:
 
 @dataclass
 class ProxyContext:
-    """What a proxy may read besides the codes: the seed, batch size and user parameters."""
+    """What a proxy may read besides its data: the seed, batch size, parameter count, threads, and every
+    scoring setting (`settings`, a ScoreSettings: a proxy's own parameters, e.g. reg-swap's mu, live there)."""
 
     seed: int
     batch_size: int
@@ -62,6 +64,7 @@ class ProxyContext:
     mu: float | None = None
     sigma_params: float | None = None
     threads: int = 0  # onnxruntime intra-op threads for the integer kernels (0: its default, all cores)
+    settings: Any = None  # the Scorer's ScoreSettings
 
 
 def hamming_rows(a: np.ndarray, b: np.ndarray) -> int:
