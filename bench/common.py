@@ -164,10 +164,13 @@ def patched_session_options(priority_order: bool = False, arena: bool = True):
 
 
 def batch_stats_model(model: onnx.ModelProto) -> onnx.ModelProto:
-    """The fair baseline: the unmodified model with only onnxscore's BN rewrite (batch statistics)."""
+    """The fair baseline: the unmodified model with only onnxscore's BN rewrite (batch statistics), in the
+    form the scorer's forward passes run (scorer.BN_FORM)."""
+    from onnxscore.scorer import BN_FORM
+
     work = onnx.ModelProto()
     work.CopyFrom(model)
-    use_batch_statistics(work)
+    use_batch_statistics(work, form=BN_FORM)
     work.ir_version = min(work.ir_version, 10) if work.ir_version else 10
     return work
 

@@ -1,8 +1,8 @@
 """Integer linear algebra on 0/1 codes, run by two tiny fixed onnxruntime graphs (MLAS u8 GEMM, all cores).
 
 Exact (int32 accumulation), and faster than what NumPy/SciPy offer for it here: per NB201 net at
-B = 128, NASWOT 0.108 -> 0.057 s (was float32 BLAS ssyrk on one thread) and SWAP 0.064 -> 0.045 s
-(was a NumPy shift-or per sample row), bench/results/overhead_epyc_before.md -> overhead.md. One session per graph and thread,
+B = 128 about half the time of a float32 BLAS ssyrk Gram (NASWOT) and of a NumPy shift-or per sample
+row (SWAP); README "Cost: benchmarks" has the numbers. One session per graph and thread,
 built on first use per thread count (the Scorer's `threads`, so rank workers stay on their share of the
 cores); spinning is off so idle threads don't steal the cores from the next forward pass.
 """
