@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 import onnxscore
+from onnxscore.graph.sites import find_sites
+from onnxscore.graph.view import GraphView
 from tests.proxies import naive
 
 torch = pytest.importorskip("torch", reason="needs torch: pip install 'onnxscore[torch]'")
@@ -116,7 +118,7 @@ def test_vit_gelu_erf_and_tanh_match_hooks(vit):
     model = _convert(net, (3, 16, 16), 18)
     ops = {n.op_type for n in model.graph.node}
     assert "Erf" in ops and "Tanh" in ops and "Gelu" not in ops  # opset 18: GELU arrives decomposed
-    sites = onnxscore.graph.sites.find_sites(onnxscore.graph.view.GraphView(model), "extended")
+    sites = find_sites(GraphView(model), "extended")
     assert [s.op_type for s in sites] == ["Gelu", "Gelu"]
     _check(net, x, model, 2)
 
@@ -143,19 +145,46 @@ def test_silu_hardswish_mish_cnn_matches_hooks():
     torch.manual_seed(1)
     net, x = SmoothCNN(), torch.randn(B, 3, 8, 8)
     model = _convert(net, (3, 8, 8), 18)
-    sites = onnxscore.graph.sites.find_sites(onnxscore.graph.view.GraphView(model), "extended")
+    sites = find_sites(GraphView(model), "extended")
     assert [s.op_type for s in sites] == ["Swish", "HardSwish", "HardSigmoid", "Mish", "Swish"]
     assert not any(n.op_type == "Sigmoid" and n.output[0] in {s.tensor for s in sites} for n in model.graph.node)
     _check(net, x, model, 5)
 
 
-def test_keras_swish_mish_hard_silu_net_matches_keras():
+def _keras():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     tf = pytest.importorskip("tensorflow")
     pytest.importorskip("tf2onnx")
-    keras = pytest.importorskip("keras")
+    return tf, pytest.importorskip("keras")
+
+
+def _check_keras_net(tf, keras, net, inp, seed: int, op_types: list[str]) -> None:
+    """Convert `net` (Activation layers, then a Dense with an activation, then a Dense head), and check
+    the extended sites and NASWOT against the sign of every activation's input as Keras computes it
+    (training=True: batch-statistics BN), on the same batch."""
     from onnxscore.converters import convert
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = convert(net)
+    x = np.random.default_rng(seed).standard_normal((B, 8, 8, 3)).astype(np.float32)
+    # the activations' inputs: every Activation layer's input, and the Dense layer's pre-activation
+    dense = net.layers[-2]
+    taps = [layer.input for layer in net.layers if isinstance(layer, keras.layers.Activation)] + [dense.input]
+    outs = keras.Model(inp, taps)(tf.constant(x), training=True)
+    pre = [np.asarray(o) for o in outs[:-1]]
+    pre.append(np.asarray(outs[-1]) @ np.asarray(dense.kernel) + np.asarray(dense.bias))
+    ref = [(p > 0).reshape(B, -1) for p in pre]
+    sites = find_sites(GraphView(model), "extended")
+    assert [s.op_type for s in sites] == op_types
+    res = onnxscore.score(model, ["naswot"], batch_size=B, data=x, activations="extended")
+    assert res.sites == len(op_types) and res.units == sum(r.shape[1] for r in ref)
+    want = naive.naswot(ref)
+    assert abs(res.scores["naswot"] - want) / abs(want) <= REL, (res.scores["naswot"], want)
+
+
+def test_keras_swish_mish_hard_silu_net_matches_keras():
+    tf, keras = _keras()
     keras.utils.set_random_seed(3)
     inp = keras.Input((8, 8, 3))
     a = keras.layers.Activation("swish")(keras.layers.BatchNormalization()(keras.layers.Conv2D(8, 3, padding="same")(inp)))
@@ -163,36 +192,13 @@ def test_keras_swish_mish_hard_silu_net_matches_keras():
     c = keras.layers.Activation("hard_silu")(keras.layers.Conv2D(8, 3, padding="same")(b))
     d = keras.layers.Dense(16, activation="swish")(keras.layers.Flatten()(c))
     net = keras.Model(inp, keras.layers.Dense(10)(d))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = convert(net)
-    x = np.random.default_rng(0).standard_normal((B, 8, 8, 3)).astype(np.float32)
-    # the activations' inputs: every Activation layer's input, and the Dense layer's pre-activation
-    dense = net.layers[-2]
-    taps = [layer.input for layer in net.layers if isinstance(layer, keras.layers.Activation)] + [dense.input]
-    probe = keras.Model(inp, taps)
-    outs = probe(tf.constant(x), training=True)
-    pre = [np.asarray(o) for o in outs[:-1]]
-    pre.append(np.asarray(outs[-1]) @ np.asarray(dense.kernel) + np.asarray(dense.bias))
-    ref = [(p > 0).reshape(B, -1) for p in pre]
-    res = onnxscore.score(model, ["naswot"], batch_size=B, data=x, activations="extended")
-    sites = onnxscore.graph.sites.find_sites(onnxscore.graph.view.GraphView(model), "extended")
-    assert [s.op_type for s in sites] == ["Swish", "Mish", "HardSwish", "Swish"]
-    assert res.sites == 4 and res.units == sum(r.shape[1] for r in ref)
-    want = naive.naswot(ref)
-    err = abs(res.scores["naswot"] - want) / abs(want)
-    assert err <= REL, (res.scores["naswot"], want)
+    _check_keras_net(tf, keras, net, inp, 0, ["Swish", "Mish", "HardSwish", "Swish"])
 
 
 def test_keras_gelu_erf_and_tanh_match_keras():
     """TensorFlow writes exact GELU as 0.5 x erfc(-x / sqrt 2) and tf2onnx puts layout Transposes inside
     both forms: each is still one site, coded by its input's sign as Keras computes it."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    tf = pytest.importorskip("tensorflow")
-    pytest.importorskip("tf2onnx")
-    keras = pytest.importorskip("keras")
-    from onnxscore.converters import convert
-
+    tf, keras = _keras()
     keras.utils.set_random_seed(4)
     inp = keras.Input((8, 8, 3))
     a = keras.layers.Activation(lambda t: keras.activations.gelu(t, approximate=False))(
@@ -201,19 +207,4 @@ def test_keras_gelu_erf_and_tanh_match_keras():
         keras.layers.Conv2D(8, 3, padding="same")(a))
     d = keras.layers.Dense(16, activation="gelu")(keras.layers.Flatten()(b))
     net = keras.Model(inp, keras.layers.Dense(10)(d))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = convert(net)
-    x = np.random.default_rng(1).standard_normal((B, 8, 8, 3)).astype(np.float32)
-    dense = net.layers[-2]
-    taps = [layer.input for layer in net.layers if isinstance(layer, keras.layers.Activation)] + [dense.input]
-    outs = keras.Model(inp, taps)(tf.constant(x), training=True)
-    pre = [np.asarray(o) for o in outs[:-1]]
-    pre.append(np.asarray(outs[-1]) @ np.asarray(dense.kernel) + np.asarray(dense.bias))
-    ref = [(p > 0).reshape(B, -1) for p in pre]
-    sites = onnxscore.graph.sites.find_sites(onnxscore.graph.view.GraphView(model), "extended")
-    assert [s.op_type for s in sites] == ["Gelu", "Gelu", "Gelu"]
-    res = onnxscore.score(model, ["naswot"], batch_size=B, data=x, activations="extended")
-    assert res.sites == 3 and res.units == sum(r.shape[1] for r in ref)
-    want = naive.naswot(ref)
-    assert abs(res.scores["naswot"] - want) / abs(want) <= REL, (res.scores["naswot"], want)
+    _check_keras_net(tf, keras, net, inp, 1, ["Gelu", "Gelu", "Gelu"])
