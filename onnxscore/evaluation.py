@@ -268,6 +268,26 @@ def csv_items(path: str | os.PathLike, sample: int | None = None, seed: int = 0)
     return items, info
 
 
+def image_labels(cache_dir: str | os.PathLike, batch_size: int = 128, seed: int = DEFAULT_BATCH_SEED,
+                 images: str | os.PathLike | None = None) -> str:
+    """Write the true labels of image_batch's rows to a .npy beside it (once); return its path."""
+    from onnxscore.datasets import cifar10_labels
+
+    y = cifar10_labels(images, batch_size=batch_size, seed=seed).astype(np.int64)
+    digest = hashlib.sha256(y.tobytes()).hexdigest()[:12]
+    name = f"cifar10-labels-b{batch_size}-seed{seed}-{digest}.npy"
+    for folder in (Path(cache_dir), Path(os.environ.get("TMPDIR", "/tmp")) / "onnxscore-batches"):
+        out = folder / name
+        try:
+            if not out.is_file():
+                out.parent.mkdir(parents=True, exist_ok=True)
+                np.save(out, y)
+            return str(out)
+        except OSError:  # a read-only folder beside a read-only store: the temporary folder serves
+            continue
+    raise InputError(f"cannot write the batch labels to {cache_dir} or the temporary folder")
+
+
 def image_batch(cache_dir: str | os.PathLike, batch_size: int = 128, seed: int = DEFAULT_BATCH_SEED,
                 size: int = 32, images: str | os.PathLike | None = None) -> tuple[str, str]:
     """Write the CIFAR-10 batch of docs/PROXIES.md to a .npy in cache_dir (once); return (path, description)."""
@@ -479,7 +499,7 @@ def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROX
         input_shape=None, exclude_dead: bool = False, store=None, workers: int | None = None,
         threads: int = 1, progress: bool = True, timeout_s: float | None = DEFAULT_TIMEOUT_S,
         modules: Sequence[str] = (), mu: float | None = None, sigma_params: float | None = None,
-        merged_sites: str = "once", max_memory=None) -> Evaluation:
+        merged_sites: str = "once", max_memory=None, labels=None, grad_batch_size: int = 64) -> Evaluation:
     """Score `items` through the ranking engine (cached in `store`) and compare with their accuracies;
     timeout_s is the per-model time limit (0: none); modules: user modules (proxies) workers import.
 
@@ -504,12 +524,16 @@ def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROX
                      else Path(os.environ.get("TMPDIR", "/tmp")) / "onnxscore-batches")
             data, data_desc = image_batch(cache / "batches", batch_size, batch_seed, image_size, images)
             batch_info = {"batch_seed": batch_seed, "image_size": image_size}
+            if labels is None and any(registry.is_gradient(n) for n in names):
+                labels = image_labels(cache / "batches", batch_size, batch_seed, images)
         else:
             data_desc, batch_info = f"user data {data} (first {batch_size} rows)", {}
         scorer = {"batch_size": batch_size, "seed": noise_seed, "sigma": sigma, "data": str(data), "bn": bn,
                   "init": init, "provider": provider, "activations": activations, "input_name": input_name,
                   "input_shape": input_shape, "mu": mu, "sigma_params": sigma_params,
-                  "merged_sites": None if merged_sites == "once" else merged_sites, "max_memory": max_memory}
+                  "merged_sites": None if merged_sites == "once" else merged_sites, "max_memory": max_memory,
+                  "labels": None if labels is None else str(labels),
+                  "grad_batch_size": None if grad_batch_size == 64 else grad_batch_size}
         rs = RankSettings(proxies=tuple(names), scorer=scorer, threads=threads, input_shape=input_shape,
                           modules=tuple(modules))
         ss = ScoreSettings.of(scorer).record()
@@ -518,7 +542,8 @@ def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROX
                     "data": data_desc, "data_file": str(data), "provider": ss["provider"],
                     "onnxruntime": ss["onnxruntime"], "onnxscore": ss["onnxscore"], "workers": workers,
                     "threads": threads, "store": st.path, "exclude_dead": exclude_dead,
-                    "null_rule": NULL_RULE, "metrics": METRIC_NOTES}
+                    "null_rule": NULL_RULE, "metrics": METRIC_NOTES,
+                    **({"labels": str(labels), "grad_batch_size": grad_batch_size} if labels is not None else {})}
         t0 = time.perf_counter()
         try:
             res = rank([it.candidate for it in items], rs, store=st, workers=workers, progress=progress,

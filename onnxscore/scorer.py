@@ -361,18 +361,37 @@ class Scorer:
         return names
 
     def score(self, model: ModelSource, proxies: str | Sequence[str] = ("epads",)) -> ScoreResult:
-        """Score one model (path, bytes, ModelProto or framework model path) with `proxies`."""
+        """Score one model (path, bytes, ModelProto or framework model path) with `proxies`: the
+        activation proxies from the forwards their needs ask for, the gradient proxies from one plan."""
         names = self.check_proxies(proxies)
         loaded = load_model(model, fmt=self.fmt, input_shape=self.input_shape)
-        prep = self.prepare(loaded, names)
+        gradient = [n for n in names if registry.is_gradient(n)]
+        forward = [n for n in names if n not in gradient]
+        scores: dict[str, float | None] = {}
+        errors: dict[str, str] = {}
+        sites = units = 0
+        params, provider, warnings, extra = None, None, [], {}
+        if forward:
+            prep = self.prepare(loaded, forward)
+            clean = self._score_forward(prep, loaded.label, forward, scores, errors)
+            some = clean[1] or clean[0]
+            sites, units, params, provider = len(some), int(sum(c.units for c in some)), prep.params, prep.provider
+            note = self._swap_note(scores, clean[0], prep.params)
+            warnings = prep.warnings + ([note] if note else [])
+        if gradient:
+            params, extra = self._score_gradients(loaded, gradient, scores, errors, params)
+        settings = {**self.settings(provider), **extra}
+        return ScoreResult(model=loaded.label, scores={n: scores.get(n) for n in names}, errors=errors,
+                           sites=sites, units=units, params=params, settings=settings, warnings=warnings)
+
+    def _score_forward(self, prep: Prepared, label: str, names: list[str], scores: dict, errors: dict):
+        """The activation proxies of one prepared model; returns (clean codes, paired codes)."""
         needs = self._needs(names)
         extras = {} if needs & {"site_values", "outputs"} else None
-        clean, paired = self._capture(prep, loaded.label, "codes" in needs, "paired_codes" in needs, extras)
+        clean, paired = self._capture(prep, label, "codes" in needs, "paired_codes" in needs, extras)
         captured = {"codes": clean, "paired_codes": paired, **(extras or {})}
         ctx = ProxyContext(self.seed, self.batch_size, prep.params, self.mu, self.sigma_params, self.threads,
                            settings=self.config)
-        scores: dict[str, float | None] = {}
-        errors: dict[str, str] = {}
         for name in names:
             spec = registry.get(name)
             try:
@@ -384,13 +403,41 @@ class Scorer:
                 scores[name], errors[name] = None, str(exc)
             except Exception as exc:  # one failing proxy must not hide the others
                 scores[name], errors[name] = None, f"{type(exc).__name__}: {exc}"
-        some = paired or clean
-        note = self._swap_note(scores, clean, prep.params)
-        return ScoreResult(
-            model=loaded.label, scores=scores, errors=errors, sites=len(some),
-            units=int(sum(c.units for c in some)), params=prep.params,
-            settings=self.settings(prep.provider), warnings=prep.warnings + ([note] if note else []),
-        )
+        return clean, paired
+
+    def _score_gradients(self, loaded: LoadedModel, names: list[str], scores: dict, errors: dict,
+                         params: int | None) -> tuple[int, dict]:
+        """The gradient proxies from one GradientPlan on the batch's first grad_batch_size rows and their
+        labels; returns the parameter count and what the result's settings add (the labels' source)."""
+        from onnxscore.proxies.gradient import gradient_scores
+
+        spec = input_spec(loaded.proto, self.input_name, self.input_shape)
+        x, _ = self._inputs(spec, False)
+        n = min(self.grad_batch_size, x.shape[0])
+        y, source = self._labels(loaded.proto, n)
+        for name, res in gradient_scores(loaded.proto, x[:n], y, names, providers=self._providers).items():
+            scores[name] = res.value
+            if res.value is None:
+                hint = "; pass --labels FILE.npy" if "labels" in (res.reason or "") else ""
+                errors[name] = f"{res.reason}{hint}"
+        return (params if params is not None else count_params(loaded.proto)), {
+            "grad_batch_size": n, "labels": source}
+
+    def _labels(self, proto: onnx.ModelProto, n: int) -> tuple[np.ndarray | None, str]:
+        """The first n labels of the batch: --labels, else (random batch) drawn from the seed over the
+        model's classes; None when the data is the user's and no labels were given."""
+        if self.labels is not None:
+            y = np.load(self.labels) if isinstance(self.labels, (str, os.PathLike)) else np.asarray(self.labels)
+            if y.ndim != 1 or y.shape[0] < n or not np.issubdtype(y.dtype, np.integer):
+                raise InputError(f"labels must be a 1-D integer array with at least {n} entries (one per batch "
+                                 f"row), got {y.dtype} {y.shape}")
+            return y[:n].astype(np.int64), (str(self.labels) if isinstance(self.labels, (str, os.PathLike)) else "array")
+        dims = proto.graph.output[0].type.tensor_type.shape.dim if proto.graph.output else []
+        classes = dims[-1].dim_value if len(dims) >= 2 and dims[-1].HasField("dim_value") else 0
+        if self.data is None and classes > 1:
+            y = np.random.default_rng([self.seed, 5]).integers(0, classes, n).astype(np.int64)
+            return y, f"random(seed={self.seed}, classes={classes})"
+        return None, "none"
 
     def _swap_note(self, scores: dict, clean, params: int) -> str | None:
         """The saturation warning for SWAP's count, read from swap or, without it, from reg-swap."""

@@ -514,6 +514,11 @@ def search(space: Any = "nb201", *, algo: str = "evolution", proxy: str = "epads
                 # the CLI and this API score on the same batch: the space's own (NB201: CIFAR-10)
                 scorer["data"], batch_desc = default_batch(sp, batch_source, store, int(scorer.get("batch_size", 128)),
                                                            batch_seed)
+                if scorer["data"] is not None and scorer.get("labels") is None and _wants_labels(proxy, score_also):
+                    from onnxscore.evaluation import image_labels
+
+                    scorer["labels"] = image_labels(Path(scorer["data"]).parent, int(scorer.get("batch_size", 128)),
+                                                    batch_seed)
             elif scorer.get("data") is not None:
                 batch_desc = f"user data {scorer['data']}"
             evaluator = make_evaluator(name, sp, kwargs, proxy, seed, score_also=score_also, scorer=scorer,
@@ -608,6 +613,13 @@ def input_side(sp) -> int | None:
 
 
 BATCH_SOURCES = ("auto", "cifar10", "random")
+
+
+def _wants_labels(proxy: str, score_also: Sequence[str]) -> bool:
+    """Whether a gradient proxy is among those scored (they take the batch's true labels)."""
+    from onnxscore.proxies import registry
+
+    return any(registry.is_gradient(registry.get(p).name) for p in [proxy, *score_also])
 
 
 def default_batch(sp, source: str, store, batch_size: int, batch_seed: int) -> tuple[str | None, str | None]:

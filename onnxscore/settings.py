@@ -41,6 +41,8 @@ class ScoreSettings:
     pack_budget_mb: float = 768
     merged_sites: str = "once"
     max_memory: Any = None  # "8G", bytes, 0 (no check) or None (what the machine has)
+    labels: Any = None  # int labels of the batch's rows (.npy path or array), for the gradient proxies
+    grad_batch_size: int = 64  # the gradient proxies use the batch's first rows (docs/GRADIENTS.md: B = 64)
 
     def __post_init__(self) -> None:
         from onnxscore.graph import memory_estimate
@@ -66,6 +68,7 @@ class ScoreSettings:
         check.number("pack_budget_mb", self.pack_budget_mb, positive=True)
         check.choice("merged_sites", self.merged_sites, MERGED_MODES)
         object.__setattr__(self, "max_memory", memory_estimate.parse_size(self.max_memory))
+        check.integer("grad_batch_size", self.grad_batch_size, 2, "; docs/GRADIENTS.md uses 64")
 
     @classmethod
     def of(cls, settings: "ScoreSettings | Mapping[str, Any] | None" = None, **overrides) -> "ScoreSettings":
@@ -107,6 +110,11 @@ class ScoreSettings:
             s.update(mu=self.mu, sigma_params=self.sigma_params)
         if self.input_name or self.input_shape:
             s.update(input=self.input_name, input_shape=self.input_shape)
+        # gradient-proxy settings appear only when set, so the activation proxies' keys stay as they were
+        if self.labels is not None:
+            s["labels"] = str(self.labels) if isinstance(self.labels, (str, os.PathLike)) else "array"
+        if self.grad_batch_size != 64:
+            s["grad_batch_size"] = self.grad_batch_size
         return s
 
     def key(self, provider: str | None = None) -> str:
@@ -127,6 +135,10 @@ class ScoreSettings:
         elif self.data is not None:  # an in-memory batch: its label is just "array", so key on its bytes
             arr = np.ascontiguousarray(self.data)
             s["data_sha256"] = content_hash(arr.tobytes() + str((arr.dtype, arr.shape)).encode())
+        if isinstance(self.labels, (str, os.PathLike)) and os.path.isfile(self.labels):
+            s["labels_sha256"] = file_hash(self.labels)
+        elif self.labels is not None:
+            s["labels_sha256"] = content_hash(np.ascontiguousarray(self.labels, dtype=np.int64).tobytes())
         return s
 
 

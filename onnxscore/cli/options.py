@@ -40,7 +40,8 @@ def scoring_options(fn=None, *, proxy_default: str = "epads", seed_alias: bool =
     seed_flags = ("--seed", "--noise-seed") if seed_alias else ("--noise-seed",)
     opts = [
         click.option("--proxy", "-p", "proxy", default=proxy_default, show_default=True,
-                     help="epads, naswot, swap, reg-swap (or one from --proxy-module), a comma list, or all."),
+                     help="epads, naswot, swap, reg-swap, the gradient proxies (grad_norm, snip, ..., `onnxscore "
+                          "proxies`), one from --proxy-module, a comma list, all (the activation proxies) or gradient."),
         click.option("--batch-size", "-b", type=int, default=128, show_default=True,
                      help="Samples per batch (ePADS runs 2B: clean + perturbed)."),
         click.option(*seed_flags, "seed", type=int, default=0, show_default=True,
@@ -65,6 +66,11 @@ def scoring_options(fn=None, *, proxy_default: str = "epads", seed_alias: bool =
         click.option("--merged-sites", type=click.Choice(["once", "per-consumer"]), default="once",
                      show_default=True,
                      help="A Relu read by several convolutions (merged at export) counts once, or once per convolution."),
+        click.option("--labels", type=click.Path(dir_okay=False), default=None, metavar="FILE.npy",
+                     help="Integer labels of the batch's rows, for the gradient proxies (-p gradient); default: "
+                          "the CIFAR-10 labels of evaluate's batch, or drawn from the seed for a random batch."),
+        click.option("--grad-batch-size", type=int, default=64, show_default=True,
+                     help="The gradient proxies use the batch's first N rows (docs/GRADIENTS.md: 64)."),
         click.option("--max-memory", default=None, metavar="SIZE",
                      help="Refuse a model whose estimated memory exceeds SIZE (e.g. 8G, 512M; 0: no check). "
                           "Default: the memory available to this process. Never changes a score."),
@@ -87,7 +93,8 @@ def legacy_seed_option(name: str, meaning: str):
 
 
 SCORER_KEYS = ("batch_size", "seed", "sigma", "data", "bn", "init", "provider", "input_name",
-               "input_shape", "mu", "sigma_params", "activations", "merged_sites", "max_memory")
+               "input_shape", "mu", "sigma_params", "activations", "merged_sites", "max_memory", "labels",
+               "grad_batch_size")
 
 
 def scorer_kwargs(kw: dict) -> dict:

@@ -6,6 +6,7 @@ Needs (the scorer builds one capture plan from the union of the requested proxie
 - "paired_codes": sign codes of [X; X + E], 2B rows (ePADS)
 - "site_values": the float pre-activation tensors of the sites on the clean batch (arrays, B rows)
 - "outputs": the model's outputs on the clean batch (arrays)
+- "gradients": computed by the gradient plan (onnxscore.proxies.gradient), never called with data
 A proxy with one need gets that need's data as its first argument; with several, a dict need -> data.
 The second argument is the ProxyContext (seed, batch size, params, threads and the proxy's settings).
 """
@@ -16,7 +17,8 @@ from typing import Callable
 
 from onnxscore.errors import ProxyError
 
-NEEDS = ("codes", "paired_codes", "site_values", "outputs")
+NEEDS = ("codes", "paired_codes", "site_values", "outputs", "gradients")
+GROUPS = ("all", "gradient")  # all: the activation-pattern proxies (and user ones); gradient: the HNAS family
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def register(name: str, description: str, *, needs: tuple[str, ...] | None = Non
     unknown = [n for n in needs if n not in NEEDS]
     if not needs or unknown:
         raise ProxyError(f"proxy '{name}' needs {unknown or 'nothing'}; each need must be one of {', '.join(NEEDS)}")
-    if not name or any(c in name for c in ", ") or name == "all":
+    if not name or any(c in name for c in ", ") or name in GROUPS:
         raise ProxyError(f"proxy name {name!r} is not usable on the command line; use letters, digits, - and _")
 
     def deco(fn):
@@ -81,7 +83,7 @@ def unregister(name: str) -> None:
 
 
 def _load_builtins() -> None:
-    from onnxscore.proxies import epads, naswot, reg_swap, swap  # noqa: F401  (they register)
+    from onnxscore.proxies import epads, gradients, naswot, reg_swap, swap  # noqa: F401  (they register)
 
 
 def names() -> list[str]:
@@ -95,7 +97,7 @@ def get(name: str) -> ProxySpec:
         return _REGISTRY[name]
     except KeyError:
         raise ProxyError(
-            f"unknown proxy '{name}'; choose from {', '.join(_REGISTRY)} or 'all' "
+            f"unknown proxy '{name}'; choose from {', '.join(_REGISTRY)}, 'all' or 'gradient' "
             "(see `onnxscore proxies`; your own with --proxy-module FILE.py)"
         ) from None
 
@@ -105,16 +107,25 @@ def _items(spec) -> list[str]:
     return [s.strip() for s in items if s.strip()]
 
 
+def is_gradient(name: str) -> bool:
+    return "gradients" in get(name).needs
+
+
+def group(name: str) -> list[str]:
+    """'all': every proxy but the gradient ones (what `all` always meant); 'gradient': the gradient family."""
+    return [n for n in names() if is_gradient(n) == (name == "gradient")]
+
+
 def explicit(spec) -> list[str]:
-    """Proxies named one by one in `spec` (not brought in by 'all')."""
-    return [get(item).name for item in _items(spec) if item != "all"]
+    """Proxies named one by one in `spec` (not brought in by a group)."""
+    return [get(item).name for item in _items(spec) if item not in GROUPS]
 
 
 def parse(spec) -> list[str]:
     """'epads,naswot' / 'all' / a list -> validated proxy names, in order, without repeats."""
     out: list[str] = []
     for item in _items(spec):
-        for name in names() if item == "all" else [get(item).name]:
+        for name in group(item) if item in GROUPS else [get(item).name]:
             if name not in out:
                 out.append(name)
     if not out:

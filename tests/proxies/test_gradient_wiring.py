@@ -1,0 +1,72 @@
+"""The gradient proxies wherever the activation proxies are: score (API and CLI), rank keys, labels."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import onnxscore
+from onnxscore.inputs import input_spec
+from onnxscore.proxies import registry
+from onnxscore.proxies.gradient import gradient_scores
+from onnxscore.spaces.nb201 import build_model
+
+ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|"
+GRAD = ["grad_norm", "snip", "l2_norm", "synflow"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model(ARCH, "cifar10", seed=0)
+
+
+def test_groups_keep_all_as_it_was_and_gradient_is_the_family():
+    assert registry.parse("all") == ["epads", "naswot", "swap", "reg-swap"]
+    fam = registry.parse("gradient")
+    assert len(fam) == 11 and "ntk_cond" in fam and not registry.get("ntk_cond").higher_is_better
+
+
+def test_score_computes_gradient_proxies_from_one_plan_beside_the_activation_ones(model):
+    sc = onnxscore.Scorer(batch_size=16, grad_batch_size=8)
+    res = sc.score(model, ["naswot", *GRAD])
+    x = sc.batch(input_spec(model, None, None))[:8]
+    y = np.random.default_rng([0, 5]).integers(0, 10, 8)
+    want = gradient_scores(model, x, y, GRAD)
+    assert res.errors == {} and res.scores["naswot"] is not None and res.sites > 0
+    for name in GRAD:
+        assert res.scores[name] == want[name].value
+    assert res.settings["labels"] == "random(seed=0, classes=10)" and res.settings["grad_batch_size"] == 8
+
+
+def test_cli_takes_labels_and_user_data_without_labels_is_null_with_the_flag(model, tmp_path, capsys):
+    from onnxscore.cli.main import main
+
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    x = np.random.default_rng(3).standard_normal((8, 3, 32, 32)).astype(np.float32)
+    y = np.arange(8, dtype=np.int64) % 10
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    args = [str(path), "-p", "grad_norm", "-b", "8", "--grad-batch-size", "8", "--data", str(tmp_path / "x.npy"),
+            "--json"]
+    assert main([*args, "--labels", str(tmp_path / "y.npy")]) in (0, None)
+    obj = json.loads(capsys.readouterr().out)
+    assert obj["scores"]["grad_norm"] == gradient_scores(model, x, y, ["grad_norm"])["grad_norm"].value
+    assert obj["settings"]["labels"] == str(tmp_path / "y.npy")
+    main(args)
+    obj = json.loads(capsys.readouterr().out)
+    assert obj["scores"]["grad_norm"] is None and "--labels" in obj["errors"]["grad_norm"]
+
+
+def test_labels_enter_the_store_key_and_leave_the_activation_keys_alone(tmp_path):
+    from onnxscore.engine import RankSettings
+
+    y = tmp_path / "y.npy"
+    np.save(y, np.zeros(8, np.int64))
+    plain = RankSettings(proxies=("naswot",), scorer={"batch_size": 8}).score_key()
+    assert "labels" not in plain and "grad_batch_size" not in plain
+    with_labels = RankSettings(proxies=("snip",), scorer={"batch_size": 8, "labels": str(y)}).score_key()
+    np.save(y, np.ones(8, np.int64))
+    changed = RankSettings(proxies=("snip",), scorer={"batch_size": 8, "labels": str(y)}).score_key()
+    assert with_labels != plain and changed != with_labels
