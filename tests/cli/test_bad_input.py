@@ -99,7 +99,7 @@ def test_bad_data(capsys, tmp_path, good, array, needle):
 
 
 def test_unknown_proxy(capsys, good):
-    assert_one_line_error(*run(capsys, good, "--proxy", "synflow")[::2], "unknown proxy 'synflow'")
+    assert_one_line_error(*run(capsys, good, "--proxy", "synflow2")[::2], "unknown proxy 'synflow2'")
 
 
 def test_reg_swap_needs_mu_and_sigma(capsys, good):

@@ -69,8 +69,10 @@ def test_folded_bn_warning_printed_once_for_several_models(capsys, tmp_path):
 def test_proxies_lists_every_proxy_with_direction(capsys):
     assert main(["proxies"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in out] == ["epads", "naswot", "swap", "reg-swap"]
-    assert all("higher is better" in line for line in out)
+    names = [line.split()[0] for line in out]
+    assert names[:4] == ["epads", "naswot", "swap", "reg-swap"] and len(names) == 15  # then the gradient family
+    assert {n for n, line in zip(names, out) if "lower is better" in line} == {"ntk_cond"}
+    assert all("needs gradients" in line for line in out[4:])
 
 
 def test_help_lists_subcommands(capsys):
