@@ -275,17 +275,35 @@ def image_labels(cache_dir: str | os.PathLike, batch_size: int = 128, seed: int 
 
     y = cifar10_labels(images, batch_size=batch_size, seed=seed).astype(np.int64)
     digest = hashlib.sha256(y.tobytes()).hexdigest()[:12]
-    name = f"cifar10-labels-b{batch_size}-seed{seed}-{digest}.npy"
-    for folder in (Path(cache_dir), Path(os.environ.get("TMPDIR", "/tmp")) / "onnxscore-batches"):
-        out = folder / name
+    return str(_cache_array(cache_dir, f"cifar10-labels-b{batch_size}-seed{seed}-{digest}.npy", y, "batch labels"))
+
+
+def batch_cache_dir(store_path: str | os.PathLike) -> Path:
+    """Where the image batches (and labels) of a store live: `batches/` beside it (a temporary folder for
+    an in-memory store)."""
+    if str(store_path) == ":memory:":
+        return Path(tempfile.gettempdir()) / "onnxscore-batches" / "batches"
+    return Path(store_path).resolve().parent / "batches"
+
+
+def _cache_array(cache_dir: str | os.PathLike, name: str, arr: np.ndarray, what: str) -> Path:
+    """`arr` as cache_dir/name (written once, atomically). The store keys a batch by its bytes, not its
+    path, so beside a read-only store a temporary folder serves as well."""
+    for d in (Path(cache_dir), Path(tempfile.gettempdir()) / "onnxscore-batches"):
+        out = d / name
+        if out.is_file():
+            return out
+        tmp = out.with_suffix(f".tmp{os.getpid()}.npy")
         try:
-            if not out.is_file():
-                out.parent.mkdir(parents=True, exist_ok=True)
-                np.save(out, y)
-            return str(out)
-        except OSError:  # a read-only folder beside a read-only store: the temporary folder serves
-            continue
-    raise InputError(f"cannot write the batch labels to {cache_dir} or the temporary folder")
+            d.mkdir(parents=True, exist_ok=True)
+            np.save(tmp, arr)
+            os.replace(tmp, out)
+            return out
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    raise InputError(f"cannot write the {what} beside the store ({cache_dir}) nor in the temporary "
+                     "folder; pass --store in a writable folder")
 
 
 def image_batch(cache_dir: str | os.PathLike, batch_size: int = 128, seed: int = DEFAULT_BATCH_SEED,
@@ -298,26 +316,7 @@ def image_batch(cache_dir: str | os.PathLike, batch_size: int = 128, seed: int =
     src = image_source(images)
     digest = hashlib.sha256(x.tobytes()).hexdigest()[:12]
     name = f"cifar10-b{batch_size}-seed{seed}-{size}px-{digest}.npy"
-    # the score key hashes the batch's bytes, not its path: beside a read-only store, a temporary
-    # folder serves as well, so a read-only store still answers from its cache
-    out = None
-    for d in (Path(cache_dir), Path(tempfile.gettempdir()) / "onnxscore-batches"):
-        out = d / name
-        if out.is_file():
-            break
-        tmp = out.with_suffix(f".tmp{os.getpid()}.npy")
-        try:
-            d.mkdir(parents=True, exist_ok=True)
-            np.save(tmp, x)
-            os.replace(tmp, out)
-            break
-        except OSError:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            continue
-    else:
-        raise InputError(f"cannot write the image batch beside the store ({cache_dir}) nor in the temporary "
-                         "folder; pass --store in a writable folder")
+    out = _cache_array(cache_dir, name, x, "image batch")
     label = src.name if src.name in (CIFAR10_FILE, PROTOCOL_FILE.name) else src
     desc = (f"{label}: rows default_rng({seed}).choice(n, {max(batch_size, 128)}, replace=False)[:{batch_size}] "
             f"of {CIFAR10_FILE}, /255, normalised with CIFAR-10 mean {CIFAR10_MEAN} std {CIFAR10_STD}")
@@ -520,12 +519,11 @@ def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROX
     st = ResultStore(store or DEFAULT_STORE) if own else store
     try:
         if data is None:
-            cache = (Path(st.path).resolve().parent if st.path != ":memory:"
-                     else Path(os.environ.get("TMPDIR", "/tmp")) / "onnxscore-batches")
-            data, data_desc = image_batch(cache / "batches", batch_size, batch_seed, image_size, images)
+            cache = batch_cache_dir(st.path)
+            data, data_desc = image_batch(cache, batch_size, batch_seed, image_size, images)
             batch_info = {"batch_seed": batch_seed, "image_size": image_size}
             if labels is None and any(registry.is_gradient(n) for n in names):
-                labels = image_labels(cache / "batches", batch_size, batch_seed, images)
+                labels = image_labels(cache, batch_size, batch_seed, images)
         else:
             data_desc, batch_info = f"user data {data} (first {batch_size} rows)", {}
         scorer = {"batch_size": batch_size, "seed": noise_seed, "sigma": sigma, "data": str(data), "bn": bn,

@@ -4,8 +4,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import Any, Sequence, Union
 from dataclasses import dataclass, field
+from typing import Any, Sequence, Union
 
 import numpy as np
 import onnx
@@ -104,9 +104,10 @@ def _converter_notes(proto: onnx.ModelProto, bn: str) -> list[str]:
 def _bn_kept_by_converter(proto: onnx.ModelProto) -> bool:
     """True when onnxscore's own converter wrote the file with BatchNorm kept (never folded): a net
     without BatchNorm there had none in its source (SqueezeNet), so the folded-BN warning would be false."""
+    from onnxscore.converters import META_BN, META_SOURCE
+
     meta = {p.key: p.value for p in proto.metadata_props}
-    return meta.get("onnxscore.source_format") in ("torch", "paddle", "keras") and \
-        meta.get("onnxscore.bn") in ("exported", "batch")
+    return meta.get(META_SOURCE) in ("torch", "paddle", "keras") and meta.get(META_BN) in ("exported", "batch")
 
 
 def _may_merge(proto: onnx.ModelProto) -> bool:
@@ -237,7 +238,7 @@ class Scorer:
 
     @staticmethod
     def _needs(proxies) -> set[str]:
-        """The union of the requested proxies' needs (None: codes only, what capture() returns)."""
+        """The union of the requested proxies' needs (None: the clean and paired codes, what capture() reads)."""
         if proxies is None:
             return {"codes", "paired_codes"}
         return {need for name in proxies for need in registry.get(name).needs}

@@ -599,9 +599,6 @@ def benchmark_accuracy(space, arch: str | None, table=None) -> dict:
     return {} if acc is None else {"test_accuracy": acc}
 
 
-nb201_accuracy = benchmark_accuracy  # the name before spaces carried their Benchmark
-
-
 def input_side(sp) -> int | None:
     """Image side of the space's networks (from one built sample), or None when not a 3-channel square image."""
     m = sp.build(sp.sample(np.random.default_rng(0)), seed=0)
@@ -630,9 +627,9 @@ def default_batch(sp, source: str, store, batch_size: int, batch_seed: int) -> t
 
     if source not in BATCH_SOURCES:
         raise InputError(f"unknown batch_source {source!r}; use {', '.join(BATCH_SOURCES)}")
-    path = getattr(store, "path", store) or DEFAULT_STORE
-    cache = (Path(path).resolve().parent if str(path) != ":memory:"
-             else Path(os.environ.get("TMPDIR", "/tmp")) / "onnxscore-batches") / "batches"
+    from onnxscore.evaluation import batch_cache_dir
+
+    cache = batch_cache_dir(getattr(store, "path", store) or DEFAULT_STORE)
     bench = getattr(sp, "benchmark", None)
     if source == "random" or (source == "auto" and bench is None):
         return None, None
@@ -665,5 +662,5 @@ def progress_printer(stream=None, interval: float = 5.0) -> Callable:
 
 __all__ = ["ALGOS", "BASELINES", "Evaluated", "SearchResult", "Evaluator", "FunctionEvaluator", "ParamsEvaluator",
            "RandomEvaluator", "ProxyEvaluator", "space_candidate", "random_search", "regularized_evolution",
-           "resolve_space", "search", "repeat_seeds", "mean_std", "summarize", "write_onnx", "check_output", "nb201_accuracy",
+           "resolve_space", "search", "repeat_seeds", "mean_std", "summarize", "write_onnx", "check_output",
            "benchmark_accuracy", "default_batch", "input_side", "BATCH_SOURCES"]
