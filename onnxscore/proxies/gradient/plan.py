@@ -8,16 +8,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
+from onnx import helper
 
 from onnxscore.errors import InputError
 from onnxscore.graph.autodiff import AutodiffError
+from onnxscore.graph.vmap import VmapError, vmap_input
 from onnxscore.proxies.gradient import registry as R
 from onnxscore.proxies.gradient.base import prepare
 from onnxscore.proxies.gradient.captured import Captured
+from onnxscore.runtime import CPU
+from onnxscore.proxies.gradient.fast_weight_grads import speed_up_weight_grads
 from onnxscore.proxies.gradient.main_graph import build_main_graph
 from onnxscore.proxies.gradient.ntk_cond_graph import SEED, build_ntk_cond_graph
 from onnxscore.proxies.gradient.runner import Runner
-from onnxscore.proxies.gradient.split import split_at_input
+from onnxscore.proxies.gradient.split import bind_inputs, split_at_input
 from onnxscore.proxies.gradient.synflow_graph import build_synflow_graph, synflow_input
 from onnxscore.proxies.gradient.weights import bn_scales, find_layers, initializer_values, weight_set
 
@@ -126,29 +130,42 @@ class GradientPlan:
         self.captured.synflow_grads = {k: out[v] for k, v in grads.items()}
 
     def _ntk_cond(self, base, weights, n) -> None:
-        """One forward run, then one backward run per sample on the residuals it left."""
+        """One forward run, then the per-sample backward runs on the residuals it left: one run per
+        sample, or on a GPU a few samples per run (the backward graph batched over its seed)."""
         params = list(dict.fromkeys(weights + bn_scales(base.original)))
         try:
             model, j = build_ntk_cond_graph(base.train, base.logits, params)
-            once, per_sample, residuals = split_at_input(model, SEED)
+            once, per_sample, residuals = _split_hoisting_weight_grads(model)
             kept = self.runner.run(self.runner.session(once), residuals, {base.data: self.x})
-            sess = self.runner.session(per_sample)
-            rows = []
-            for i in range(n):
-                feeds = {**kept, SEED: self._seed(sess, i, n)}
-                rows.append(np.array(self.runner.run(sess, [j], feeds)[j]))
+            shape = [d.dim_value for d in next(i for i in per_sample.graph.input if i.name == SEED)
+                     .type.tensor_type.shape.dim]
+            seeds = np.zeros([n] + shape, dtype=np.float32)
+            seeds[np.arange(n), np.arange(n)] = 1.0  # seed i: ones on sample i's logits
+            self.captured.jacobian = self._batched_rows(per_sample, kept, j, seeds) \
+                if seeds_per_run(self.runner.providers, n) > 1 else None
+            if self.captured.jacobian is None:
+                sess = self.runner.session(per_sample, runs=n)
+                self.captured.jacobian = np.stack([np.array(self.runner.run(sess, [j], {**kept, SEED: s})[j])
+                                                   for s in seeds])
         except (AutodiffError, KeyError, TypeError, ValueError) as e:
             return self._fail({R.PER_SAMPLE_SUM_LOGITS_GRADS}, f"cannot build the ntk_cond graph: {e}")
         except ORT_ERRORS as e:
             return self._fail({R.PER_SAMPLE_SUM_LOGITS_GRADS}, f"onnxruntime failed on the ntk_cond graph: {e}")
-        self.captured.jacobian = np.stack(rows)
 
-    @staticmethod
-    def _seed(sess, i: int, n: int) -> np.ndarray:
-        shape = next(v.shape for v in sess.get_inputs() if v.name == SEED)
-        seed = np.zeros([n] + [int(d) for d in shape[1:]], dtype=np.float32)
-        seed[i] = 1.0
-        return seed
+    def _batched_rows(self, per_sample, kept, j, seeds) -> np.ndarray | None:
+        """J from runs of seeds_per_run seeds each (vmap over the seed); None when a node has no
+        batching rule (the caller then runs one seed per run)."""
+        shapes = {k: v for k, v in kept.items() if v.dtype == np.int64}  # constants for shape inference
+        try:
+            batched = vmap_input(bind_inputs(per_sample, shapes), SEED)
+        except VmapError:
+            return None
+        n = seeds.shape[0]
+        m = seeds_per_run(self.runner.providers, n)
+        sess = self.runner.session(batched, runs=-(-n // m))
+        feeds = {k: v for k, v in kept.items() if k not in shapes}
+        return np.concatenate([np.array(self.runner.run(sess, [j], {**feeds, SEED: seeds[a:a + m]})[j])
+                               for a in range(0, n, m)])
 
     def scores(self) -> dict[str, GradientScore]:
         self.capture()
@@ -165,6 +182,43 @@ class GradientPlan:
         if not math.isfinite(value):
             return GradientScore(None, f"{spec.name} is {value} (non-finite gradients or a degenerate matrix)")
         return GradientScore(value)
+
+
+GPU_SEEDS_PER_RUN = 8  # ntk_cond's backward seeds per run on a GPU, where one small run is launch-bound
+
+
+def seeds_per_run(providers: list[str], n: int) -> int:
+    """ntk_cond's seeds per backward run: 1 on the CPU (measured on NB201, B = 64: 8 seeds per run took
+    1.83 s per seed against 1.37 s one at a time, its elementwise ops being memory-bound), a few on others."""
+    return 1 if providers[0] == CPU else max(1, min(n, GPU_SEEDS_PER_RUN))
+
+
+HOIST_BUDGET = 2 << 30  # bytes of residuals ntk_cond may keep so as to hoist weight-gradient windows
+
+
+def _split_hoisting_weight_grads(model: onnx.ModelProto):
+    """split_at_input(model, SEED), with the weight-gradient Convs rewritten first when the residuals
+    then fit in HOIST_BUDGET: their sliding windows over activations do not depend on the seed, so
+    they move into the part run once (NB201 at B = 64: 1.77 -> 1.26 s per backward run, 0.46 -> 1.06 GB)."""
+    hoisted_model = onnx.ModelProto()
+    hoisted_model.CopyFrom(model)
+    if speed_up_weight_grads(hoisted_model):
+        hoisted = split_at_input(hoisted_model, SEED)
+        if _output_bytes(hoisted[0]) <= HOIST_BUDGET:
+            return hoisted
+    return split_at_input(model, SEED)
+
+
+def _output_bytes(model: onnx.ModelProto) -> float:
+    """Bytes of the graph outputs, from their declared types (inf when one is not static)."""
+    total = 0.0
+    for v in model.graph.output:
+        t = v.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+        if not t.HasField("shape") or None in dims:
+            return math.inf
+        total += float(np.prod(dims)) * helper.tensor_dtype_to_np_dtype(t.elem_type).itemsize
+    return total
 
 
 def gradient_scores(model: onnx.ModelProto, x: np.ndarray, y: np.ndarray | None, proxies: list[str],

@@ -2,7 +2,9 @@
 does (run per value of that input), joined by the tensors the second reads from the first."""
 from __future__ import annotations
 
+import numpy as np
 import onnx
+import onnx.numpy_helper
 from onnx import helper
 
 from onnxscore.graph.autodiff.emitter import tensor_types
@@ -47,3 +49,15 @@ def split_at_input(model: onnx.ModelProto, name: str) -> tuple[onnx.ModelProto, 
     per_value = sub(late, [info(r) for r in residuals] + [i for i in model.graph.input if i.name == name],
                     list(model.graph.output), "per_value")
     return once, per_value, residuals
+
+
+def bind_inputs(model: onnx.ModelProto, values: dict) -> onnx.ModelProto:
+    """A copy of `model` whose inputs named in `values` are initializers holding those arrays (shape
+    tensors left by the `once` part become constants that shape inference can read)."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    keep = [i for i in out.graph.input if i.name not in values]
+    del out.graph.input[:]
+    out.graph.input.extend(keep)
+    out.graph.initializer.extend(onnx.numpy_helper.from_array(np.asarray(v), k) for k, v in values.items())
+    return out
