@@ -79,6 +79,9 @@ def test_user_proxy_module_in_score_rank_and_proxies(tmp_path, capsys):
         assert main(["proxies", "--proxy-module", str(mod)]) in (0, None)
         out = capsys.readouterr().out
         assert "active-fraction  lower is better  needs codes" in out
+        assert main(["score", "--proxy-module", str(mod), "--help"]) in (0, None)  # help read from the registry
+        helptext = "".join(capsys.readouterr().out.split())  # click wraps lines (and at hyphens)
+        assert "epads,naswot,swap,reg-swap,active-fraction;gradient:fisher,grad_norm" in helptext
         assert main(["score", str(model), "-p", "active-fraction,naswot", "-b", "8", "--json",
                      "--proxy-module", str(mod)]) in (0, None)
         obj = json.loads(capsys.readouterr().out)
