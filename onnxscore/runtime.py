@@ -54,13 +54,40 @@ def _preload_cuda_libs() -> None:
             pass
 
 
+_CUDA_WORKS: bool | None = None  # None: not probed yet in this process
+
+
+def cuda_session_works() -> bool:
+    """True when a one-node session asked for CUDA really runs on it (onnxruntime falls back to the
+    CPU, silently, when CUDA or cuDNN libraries are missing). Probed once per process, so that the
+    provider an automatic choice records in a store key is the one the sessions use."""
+    global _CUDA_WORKS
+    if _CUDA_WORKS is None:
+        from onnx import TensorProto, helper
+
+        graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "probe",
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        model.ir_version = 8
+        so = ort.SessionOptions()
+        so.log_severity_level = 4  # the fallback warning is this probe's answer, not the user's problem
+        try:
+            sess = ort.InferenceSession(model.SerializeToString(), sess_options=so, providers=[CUDA, CPU])
+            _CUDA_WORKS = sess.get_providers()[0] == CUDA
+        except Exception:
+            _CUDA_WORKS = False
+    return _CUDA_WORKS
+
+
 def choose_providers(requested: str | None = None) -> list[str]:
     """Providers to ask onnxruntime for: the requested one, or CUDA when usable, else CPU."""
     available = ort.get_available_providers()
     if requested in (None, "auto"):
         if CUDA in available and cuda_driver_present():
             _preload_cuda_libs()
-            return [CUDA, CPU]
+            if cuda_session_works():
+                return [CUDA, CPU]
         return [CPU]
     name = canonical(requested)
     if name not in available:

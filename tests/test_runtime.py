@@ -17,6 +17,7 @@ def fake(monkeypatch):
         monkeypatch.setattr(runtime.ort, "get_available_providers", lambda: list(available))
         monkeypatch.setattr(runtime, "cuda_driver_present", lambda: driver)
         monkeypatch.setattr(runtime, "_preload_cuda_libs", lambda: preloads.append(1))
+        monkeypatch.setattr(runtime, "_CUDA_WORKS", True)  # what the one-node probe session would say
         return preloads
 
     return set_env
@@ -32,6 +33,28 @@ def test_gpu_build_with_driver_asks_for_cuda_then_cpu(fake):
     preloads = fake(GPU_BUILD, driver=True)
     assert runtime.choose_providers(None) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
     assert preloads == [1]  # pip-installed CUDA libraries are preloaded first
+
+
+@pytest.mark.parametrize("used, chosen", [(["CPUExecutionProvider"], ["CPUExecutionProvider"]),
+                                          (["CUDAExecutionProvider", "CPUExecutionProvider"],
+                                           ["CUDAExecutionProvider", "CPUExecutionProvider"])])
+def test_auto_chooses_cuda_only_when_its_probe_session_runs_on_it(fake, monkeypatch, used, chosen):
+    # CUDA listed and a driver present, but with CUDA/cuDNN libraries missing onnxruntime runs the
+    # session on the CPU: then a store key recording CUDA would be a lie, and the choice is the CPU.
+    fake(GPU_BUILD, driver=True)
+    monkeypatch.setattr(runtime, "_CUDA_WORKS", None)
+    asked = []
+
+    class Session:
+        def __init__(self, data, sess_options=None, providers=None):
+            asked.append(providers)
+
+        def get_providers(self):
+            return used
+    monkeypatch.setattr(runtime.ort, "InferenceSession", Session)
+    assert runtime.choose_providers() == chosen
+    assert runtime.choose_providers() == chosen
+    assert asked == [["CUDAExecutionProvider", "CPUExecutionProvider"]]  # probed once per process
 
 
 def test_cpu_build_never_asks_for_cuda(fake):
