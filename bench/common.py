@@ -30,7 +30,6 @@ from onnxscore import runtime  # noqa: E402
 from onnxscore.graph.batchnorm import use_batch_statistics  # noqa: E402
 from onnxscore.loaders import load_model  # noqa: E402
 from onnxscore.proxies import registry  # noqa: E402
-from onnxscore.proxies.codes import ProxyContext, SiteCodes  # noqa: E402
 from onnxscore.inputs import noise_like  # noqa: E402
 
 DEFAULT_THREADS = 2
@@ -216,79 +215,27 @@ def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs))
 
 
-@contextlib.contextmanager
-def _timing_make_session(sink: dict):
-    """Time onnxruntime session creation inside Scorer.prepare (it calls onnxscore.runtime.make_session)."""
-    real = runtime.make_session
-
-    def wrapper(*a, **k):
-        t0 = time.perf_counter()
-        try:
-            return real(*a, **k)
-        finally:
-            sink["session"] = sink.get("session", 0.0) + time.perf_counter() - t0
-
-    runtime.make_session = wrapper
-    try:
-        yield
-    finally:
-        runtime.make_session = real
-
-
 def score_phases(scorer, model, proxies: Sequence[str]) -> dict:
-    """Scorer.score's steps one by one with a clock on each (same calls, same order):
-    load (checker), rewrite (graph passes + serialise), session (onnxruntime), input (batch + noise),
-    forward_2B / forward_B (session.run), pack_2B / pack_B (bool -> bits), one proxy_<name> per proxy.
+    """Scorer's own steps with its phase clock on (Scorer.clock): load (checker), rewrite (graph passes +
+    serialise), session (onnxruntime), input (batch + noise), forward_2B / forward_B (session.run),
+    pack_2B / pack_B (bool -> bits), one proxy_<name> per proxy.
     Returns {"phases": {name: s}, "scores": {name: value}, "sites": n, "units": N_A, "packed_in_graph": bool}."""
     names = registry.parse(proxies)
     ph: Dict[str, float] = {}
     t = time.perf_counter()
     loaded = load_model(model)
     ph["load"] = time.perf_counter() - t
-    sink: dict = {}
-    t = time.perf_counter()
-    with _timing_make_session(sink):
-        prep = scorer.prepare(loaded)
-    ph["session"] = sink.get("session", 0.0)
-    ph["rewrite"] = time.perf_counter() - t - ph["session"]
-    paired_needed = any(registry.get(n).paired for n in names)
-    clean_needed = any(not registry.get(n).paired for n in names)
-
-    def run(x, key):
-        feeds = {prep.spec.name: x, **prep.extra_feeds(x.shape[0])}
-        t0 = time.perf_counter()
-        outs = runtime.run_outputs(prep.session, prep.site_outputs, feeds)  # as Scorer._run
-        ph[key] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        if prep.packed_units is None:
-            # as Scorer._run: the clean pass stays dense (NASWOT/SWAP read 0/1 codes), the paired pass is packed
-            codes = [SiteCodes.from_bool(n, a, key == "forward_B") for n, a in zip(prep.site_outputs, outs)]
-        else:
-            codes = [SiteCodes(n, a, u, c) for n, a, u, c in zip(prep.site_outputs, outs, prep.packed_units, prep.conv)]
-        ph[key.replace("forward", "pack")] = time.perf_counter() - t0
-        return codes
-
-    t = time.perf_counter()
-    x, x2 = scorer._inputs(prep.spec, paired_needed)  # as Scorer._capture: built once per Scorer
-    ph["input"] = time.perf_counter() - t
-    clean = paired = None
-    if paired_needed:
-        paired = run(x2, "forward_2B")
-        if not prep.batch_coupled:
-            clean = [SiteCodes(c.name, c.bits[: scorer.batch_size], c.units, c.conv) for c in paired]
-    if clean_needed and clean is None:
-        clean = run(x, "forward_B")
-    ctx = ProxyContext(scorer.seed, scorer.batch_size, prep.params, scorer.mu, scorer.sigma_params, scorer.threads)
-    scores = {}
-    for n in names:
-        spec = registry.get(n)
-        t0 = time.perf_counter()
-        try:
-            scores[n] = float(spec.fn(paired if spec.paired else clean, ctx))
-        except Exception as exc:  # a failing proxy (dead net) is reported, not fatal
-            scores[n] = None
-            scores[f"{n}_error"] = str(exc)
-        ph[f"proxy_{n}"] = time.perf_counter() - t0
+    scorer.clock = ph
+    try:
+        t = time.perf_counter()
+        prep = scorer.prepare(loaded, names)
+        ph["rewrite"] = time.perf_counter() - t - ph.get("session", 0.0)
+        scores: dict = {}
+        errors: dict = {}
+        clean, paired = scorer._score_forward(prep, loaded.label, names, scores, errors)
+    finally:
+        scorer.clock = None
+    scores.update({f"{n}_error": e for n, e in errors.items()})
     some = paired or clean
     return {"phases": ph, "scores": scores, "sites": len(some), "units": int(sum(c.units for c in some)),
             "packed_in_graph": prep.packed_units is not None,

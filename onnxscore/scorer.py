@@ -1,9 +1,11 @@
 """The scoring pipeline: load -> rewrite graph -> one onnxruntime session -> codes -> proxies."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence, Union
 
@@ -144,6 +146,19 @@ class Scorer:
             setattr(self, f.name, getattr(self.config, f.name))
         self._providers = runtime.choose_providers(self.provider)
         self._input_cache: list | None = None  # [key, X, [X; X+E]] for the last input shape (see _inputs)
+        self.clock: dict[str, float] | None = None  # when a dict: seconds per phase are added to it (bench/)
+
+    @contextlib.contextmanager
+    def _phase(self, name: str):
+        """Time the block into self.clock[name] (summed) when a clock is set; otherwise nothing."""
+        if self.clock is None:
+            yield
+            return
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.clock[name] = self.clock.get(name, 0.0) + time.perf_counter() - t
 
     # -- settings ---------------------------------------------------------------------------
     def data_label(self) -> str:
@@ -220,10 +235,11 @@ class Scorer:
         except ValueError as exc:
             raise ModelLoadError(f"{loaded.label} is over 2 GB once rewritten; keep weights as external data") from exc
         try:
-            sess = runtime.make_session(data, self._providers, threads=self.threads,
-                                        external_dir=loaded.external_dir,
-                                        strict=self.provider not in (None, "auto"),
-                                        arena=not pack)  # the memory plan: big models drop the arena
+            with self._phase("session"):
+                sess = runtime.make_session(data, self._providers, threads=self.threads,
+                                            external_dir=loaded.external_dir,
+                                            strict=self.provider not in (None, "auto"),
+                                            arena=not pack)  # the memory plan: big models drop the arena
         except OnnxscoreError:
             raise
         except Exception as exc:
@@ -283,9 +299,11 @@ class Scorer:
         wanted = list(prep.site_outputs)
         if extras is not None:
             wanted += prep.value_outputs + prep.model_outputs
+        rows = "2B" if x.shape[0] > self.batch_size else "B"
         try:
             feeds = {prep.spec.name: x, **prep.extra_feeds(x.shape[0])}
-            outs = runtime.run_outputs(prep.session, wanted, feeds)
+            with self._phase(f"forward_{rows}"):
+                outs = runtime.run_outputs(prep.session, wanted, feeds)
         except Exception as exc:
             first = first_line(exc)
             hint = ""
@@ -306,17 +324,22 @@ class Scorer:
                     f"activation site '{node}' of {label} has {rows} for {x.shape[0]} input rows: its "
                     "first axis is not the batch; export the model with the batch as the first axis of every activation"
                 )
-        if prep.packed_units is None:
-            codes = [SiteCodes.from_bool(name, arr, keep_dense) for name, arr in zip(prep.site_outputs, outs)]
-        else:
-            codes = [SiteCodes(name, arr, units, conv) for name, arr, units, conv
-                     in zip(prep.site_outputs, outs, prep.packed_units, prep.conv)]
+        with self._phase(f"pack_{rows}"):
+            if prep.packed_units is None:
+                codes = [SiteCodes.from_bool(name, arr, keep_dense) for name, arr in zip(prep.site_outputs, outs)]
+            else:
+                codes = [SiteCodes(name, arr, units, conv) for name, arr, units, conv
+                         in zip(prep.site_outputs, outs, prep.packed_units, prep.conv)]
         # a merged Relu counted once per consuming convolution: the same codes, listed again
         return [c for c, k in zip(codes, prep.repeats or [1] * len(codes)) for _ in range(k)]
 
     def _inputs(self, spec: InputSpec, paired: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """The clean batch and [X; X + E], built once per input shape and reused for every model this
         Scorer scores (same seed, data and sigma, so the same arrays; read-only so nothing alters them)."""
+        with self._phase("input"):
+            return self._build_inputs(spec, paired)
+
+    def _build_inputs(self, spec: InputSpec, paired: bool) -> tuple[np.ndarray, np.ndarray | None]:
         key = (spec.sample_shape, np.dtype(spec.dtype).str)
         cached = self._input_cache
         if cached is None or cached[0] != key:
@@ -396,7 +419,8 @@ class Scorer:
         for name in names:
             spec = registry.get(name)
             try:
-                value = float(spec.fn(spec.data(captured), ctx))
+                with self._phase(f"proxy_{name}"):
+                    value = float(spec.fn(spec.data(captured), ctx))
                 if not math.isfinite(value):
                     raise ProxyError(f"{name} is not finite ({value})")
                 scores[name] = value
