@@ -70,3 +70,26 @@ def test_labels_enter_the_store_key_and_leave_the_activation_keys_alone(tmp_path
     np.save(y, np.ones(8, np.int64))
     changed = RankSettings(proxies=("snip",), scorer={"batch_size": 8, "labels": str(y)}).score_key()
     assert with_labels != plain and changed != with_labels
+
+
+def test_an_op_without_a_gradient_rule_nulls_the_gradient_proxies_by_name_and_spares_the_others():
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    consts = {"w": rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
+              "fc": rng.standard_normal((5, 4)).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("Sin", ["r"], ["s"], name="odd_sine"),
+             helper.make_node("GlobalAveragePool", ["s"], ["g"]),
+             helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("Gemm", ["f", "fc"], ["logits"], transB=1)]
+    graph = helper.make_graph(nodes, "sine", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 5])],
+                              initializer=[numpy_helper.from_array(v, k) for k, v in consts.items()])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 9
+    res = onnxscore.Scorer(batch_size=8).score(m, ["naswot", "grad_norm", "ntk_cond", "l2_norm"])
+    assert res.scores["naswot"] is not None and res.scores["l2_norm"] is not None  # needs no backward pass
+    for name in ("grad_norm", "ntk_cond"):
+        assert res.scores[name] is None and "Sin node 'odd_sine'" in res.errors[name], res.errors
