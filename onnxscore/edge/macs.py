@@ -27,7 +27,7 @@ import onnx
 from onnx import helper
 
 from onnxscore.errors import InputError, ModelLoadError
-from onnxscore.graph.view import attr
+from onnxscore.graph.view import attr, shape_inferred
 
 # Small initializers are kept (their values feed shape data propagation, e.g. Reshape targets); larger
 # ones become typed graph inputs so shape inference never copies weight data.
@@ -182,14 +182,7 @@ def infer_static_shapes(model, input_shape: Sequence[int] | None = None, *, run:
     )
     skel = helper.make_model(skel_graph, opset_imports=list(m.opset_import))
     skel.ir_version = m.ir_version if m.ir_version else 10
-    try:
-        inferred = onnx.shape_inference.infer_shapes(skel, check_type=False, strict_mode=False, data_prop=True)
-    except Exception:
-        try:
-            inferred = onnx.shape_inference.infer_shapes(skel, check_type=False, strict_mode=False)
-        except Exception:
-            inferred = skel
-    ig = inferred.graph
+    ig = shape_inferred(skel, check_type=False, strict_mode=False).graph
 
     for vi in list(ig.input) + list(ig.value_info) + list(ig.output):
         if vi.name in weights:

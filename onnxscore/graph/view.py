@@ -151,6 +151,18 @@ def fresh_prefix(names: set[str], base: str) -> str:
     return prefix
 
 
+def shape_inferred(model: onnx.ModelProto, first: onnx.ModelProto | None = None, **options) -> onnx.ModelProto:
+    """onnxscore's one call into ONNX shape inference, best effort: `first` (default `model`) with data
+    propagation, then `model` without it; `model` itself when both fail (callers fall back to run-time
+    shapes). `options` go to onnx.shape_inference.infer_shapes (edge/macs relaxes type checks)."""
+    for attempt, data_prop in ((first if first is not None else model, True), (model, False)):
+        try:
+            return onnx.shape_inference.infer_shapes(attempt, data_prop=data_prop, **options)
+        except Exception:  # inference is best effort
+            continue
+    return model
+
+
 TensorInfo = tuple  # (element type, rank or None, per-sample dims or None, first dim: int, symbol or None)
 
 
@@ -170,14 +182,7 @@ def infer_tensors(model: onnx.ModelProto, input_name: str | None = None,
                 for d, size in zip(list(vi.type.tensor_type.shape.dim)[1:], sample_shape):
                     d.Clear()
                     d.dim_value = size
-    inferred = None
-    for attempt in ((probe, True), (model, False)):
-        try:
-            inferred = onnx.shape_inference.infer_shapes(attempt[0], data_prop=attempt[1])
-            break
-        except Exception:  # inference is best effort; callers fall back to float / runtime shapes
-            continue
-    g = (inferred or model).graph
+    g = shape_inferred(model, probe).graph
     info: dict[str, TensorInfo] = {}
     for v in list(g.value_info) + list(g.input) + list(g.output):
         if v.type.HasField("tensor_type"):

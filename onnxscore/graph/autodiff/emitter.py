@@ -6,7 +6,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from onnxscore.graph.autodiff.registry import AutodiffError
-from onnxscore.graph.view import GraphView
+from onnxscore.graph.view import GraphView, shape_inferred
 
 FLOAT_TYPES = frozenset({TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16})
 Dim = int | str | None  # a static size, a symbol ("batch"), or unknown
@@ -17,14 +17,7 @@ def tensor_types(model: onnx.ModelProto) -> dict[str, tuple[int, list[Dim] | Non
 
     Full dims, symbols included (view.infer_tensors keeps per-sample sizes only): reducing a
     broadcast gradient needs to know which axes of two tensors are the same."""
-    inferred = model
-    for data_prop in (True, False):
-        try:
-            inferred = onnx.shape_inference.infer_shapes(model, data_prop=data_prop)
-            break
-        except Exception:  # inference is best effort; rules that need a shape say so
-            continue
-    g = inferred.graph
+    g = shape_inferred(model).graph  # best effort: rules that need a shape say so
     out: dict[str, tuple[int, list[Dim] | None]] = {}
     for v in (*g.value_info, *g.input, *g.output):
         if not v.type.HasField("tensor_type"):
