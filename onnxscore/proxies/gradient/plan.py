@@ -12,6 +12,7 @@ from onnx import helper
 
 from onnxscore.errors import InputError
 from onnxscore.graph.autodiff import AutodiffError
+from onnxscore.graph.autodiff.emitter import tensor_types
 from onnxscore.graph.vmap import VmapError, vmap_input
 from onnxscore.proxies.gradient import registry as R
 from onnxscore.proxies.gradient.base import prepare
@@ -85,24 +86,30 @@ class GradientPlan:
         return self.captured
 
     def _main(self, base, layers, weights, live, n) -> None:
-        wanted = live & (main_needs := {R.LOSS_GRAD_WEIGHTS, R.HVP, R.LAYER_ACTS_AND_GRADS,
-                                        R.INPUT_GRAD_OF_LOGIT_SUM, R.PER_SAMPLE_TRUE_LOGIT_GRADS,
-                                        R.HALF_BATCH_GRADS})
+        wanted = live & MAIN_NEEDS
         if not wanted:
             return
+        # one graph shares one forward among the sections; a net whose forward alone is large gets a
+        # graph per section instead, so that peak memory is the largest section's, not their sum
+        split = _forward_bytes(base.train) > SECTION_SPLIT_BYTES
+        for group in [g & wanted for g in SECTION_GROUPS if g & wanted] if split else [wanted]:
+            self._main_group(base, layers, weights, group, n, arena=not split)
+
+    def _main_group(self, base, layers, weights, wanted, n, arena: bool) -> None:
         graph = build_main_graph(base, layers, weights, wanted, n, self.y is not None)
         self.failed.update(graph.failed)
         names = graph.outputs()
         if not names:
             return
         try:
-            sess = self.runner.session(graph.model)
+            sess = self.runner.session(graph.model, arena=arena)
             feeds = {base.data: self.x}
             if graph.labels:
                 feeds[graph.labels] = self.y
             out = self.runner.run(sess, names, feeds)
+            del sess
         except ORT_ERRORS as e:
-            self._fail(wanted & main_needs, f"onnxruntime failed on the gradient graph: {e}")
+            self._fail(wanted, f"onnxruntime failed on the gradient graph: {e}")
             return
         c = self.captured
         if graph.loss:
@@ -182,6 +189,25 @@ class GradientPlan:
         if not math.isfinite(value):
             return GradientScore(None, f"{spec.name} is {value} (non-finite gradients or a degenerate matrix)")
         return GradientScore(value)
+
+
+MAIN_NEEDS = frozenset({R.LOSS_GRAD_WEIGHTS, R.HVP, R.LAYER_ACTS_AND_GRADS, R.INPUT_GRAD_OF_LOGIT_SUM,
+                        R.PER_SAMPLE_TRUE_LOGIT_GRADS, R.HALF_BATCH_GRADS})
+SECTION_GROUPS = (frozenset({R.LOSS_GRAD_WEIGHTS, R.HVP, R.LAYER_ACTS_AND_GRADS}),  # one loss backward
+                  frozenset({R.INPUT_GRAD_OF_LOGIT_SUM}), frozenset({R.PER_SAMPLE_TRUE_LOGIT_GRADS}),
+                  frozenset({R.HALF_BATCH_GRADS}))
+SECTION_SPLIT_BYTES = 2 << 30  # forward tensors above this: one graph (and session) per section group
+
+
+def _forward_bytes(model: onnx.ModelProto) -> float:
+    """Bytes of the float tensors the forward computes (static shapes; unknown ones count 0)."""
+    inits = {t.name for t in model.graph.initializer}
+    total = 0.0
+    for name, (elem, dims) in tensor_types(model).items():
+        if name not in inits and elem in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE) and dims \
+                and all(isinstance(d, int) for d in dims):
+            total += float(np.prod(dims)) * (8 if elem == onnx.TensorProto.DOUBLE else 4)
+    return total
 
 
 GPU_SEEDS_PER_RUN = 8  # ntk_cond's backward seeds per run on a GPU, where one small run is launch-bound

@@ -18,15 +18,17 @@ class Runner:
         self.sessions = 0
         self.runs = 0
 
-    def session(self, model: onnx.ModelProto, fast_weight_grads: bool = True, runs: int = 1):
+    def session(self, model: onnx.ModelProto, fast_weight_grads: bool = True, runs: int = 1, arena: bool = True):
         """A session for `model`; its weight-gradient Convs rewritten first (in place) unless asked not to.
-        `runs`: how often it will run; a graph run once gets only onnxruntime's basic rewrites."""
+        `runs`: how often it will run; a graph run once gets only onnxruntime's basic rewrites.
+        `arena=False`: no memory arena, so a large graph's buffers go back to the system after it."""
         if fast_weight_grads:
             speed_up_weight_grads(model)
         self.sessions += 1
         # basic rewrites only: the full set took 7.0 s instead of 4.2 s to open the main graph of an
         # NB201 net (21,600 nodes) and its run was no faster (4.9 s both)
-        return make_session(model.SerializeToString(), self.providers, basic_optimizations=runs == 1)
+        return make_session(model.SerializeToString(), self.providers, basic_optimizations=runs == 1,
+                            arena=arena)
 
     def run(self, sess, names: list[str], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.runs += 1

@@ -55,3 +55,17 @@ def test_batched_seed_runs_give_the_same_jacobian_in_fewer_runs(model, monkeypat
     batched, _, runs = _jacobian(model, monkeypatch, P.HOIST_BUDGET)
     assert runs == 1 + 2
     assert np.abs(batched - one_by_one).max() <= 1e-5 * np.abs(one_by_one).max()
+
+
+def test_a_large_forward_gets_one_graph_per_section_with_the_same_values(model, monkeypatch):
+    x = np.random.default_rng(1).standard_normal((6, 3, 32, 32)).astype(np.float32)
+    y = np.arange(6) % 10
+    proxies = ["grad_norm", "grasp", "fisher", "jacov", "ntk_trace", "zico"]
+    one = GradientPlan(model, x, y, proxies)
+    together = one.scores()
+    monkeypatch.setattr(P, "SECTION_SPLIT_BYTES", 0)
+    split = GradientPlan(model, x, y, proxies)
+    apart = split.scores()
+    assert (one.runner.runs, split.runner.runs) == (1, 4)  # loss (+HVP, fisher), jacov, ntk_trace, halves
+    for p in proxies:
+        assert apart[p].reason is None and apart[p].value == pytest.approx(together[p].value, rel=1e-5), p
