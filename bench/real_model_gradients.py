@@ -42,10 +42,12 @@ WEIGHT_OPS = ("Conv", "Gemm", "MatMul")
 
 
 def rel_norm_err(ours, ref) -> float:
-    """||ours - ref|| / ||ref|| (Frobenius), in float64."""
+    """||ours - ref|| / ||ref|| (Frobenius), in float64; ||ours|| when the reference is exactly zero
+    (a weight on a path the loss does not reach: ours must be zero too)."""
     ours, ref = np.asarray(ours, np.float64), np.asarray(ref, np.float64)
     assert ours.shape == ref.shape, (ours.shape, ref.shape)
-    return float(np.linalg.norm(ours - ref) / np.linalg.norm(ref))
+    scale = np.linalg.norm(ref)
+    return float(np.linalg.norm(ours - ref) / scale) if scale > 0 else float(np.linalg.norm(ours))
 
 
 def gradient_model(model: onnx.ModelProto, wrt_input: bool = True):

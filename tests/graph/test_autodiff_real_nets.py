@@ -193,6 +193,21 @@ def test_mobilenet_v3_small_twin_gradients_and_hvp_match_pytorch():
     _check(errs, tensors=55, acts=42, pools=0)
 
 
+def test_nb201_pytorch_export_gradients_and_hvp_match_pytorch(monkeypatch):
+    # The NB201 twin in PyTorch (one cell per stage) exported with onnxscore's torch converter, rather
+    # than built as ONNX: the exporter's own op choices (Expand, Concat, ...) go through the pass too.
+    from onnxscore.spaces import nb201
+    from onnxscore.spaces import nb201_torch as nt
+
+    monkeypatch.setattr(nb201, "N_CELLS", 1)
+    torch.manual_seed(0)
+    arch = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
+    errs = compare_torch(nt.build_torch(arch, "cifar10"), (3, 32, 32), batch=8, seed=0)
+    n_convs = sum(1 for m in nt.build_torch(arch, "cifar10").modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    assert errs["tensors"] == 1 + n_convs and errs["acts"] > 0, errs
+    _check(errs, tensors=errs["tensors"], acts=errs["acts"], pools=0)
+
+
 # ----------------------------------------------------------------------------- Keras through tf2onnx
 
 def _keras_cnn(keras, dtype):
