@@ -138,6 +138,25 @@ def metrics(scores: Sequence, accuracies: Sequence) -> dict:
             "top10_precision": None if p is None else float(p)}
 
 
+def directed_metrics(proxy: str, scores: Sequence, accuracies: Sequence) -> dict:
+    """metrics() for a proxy with its registered direction: a lower-is-better proxy (ntk_cond) is ranked
+    on -score, so its nulls still rank last (worst) and its top 10 % are its lowest scores; its Kendall
+    and Spearman keep the sign of the raw score (negative when it works, as TE-NAS reports it)."""
+    from onnxscore.errors import ProxyError
+    from onnxscore.proxies import registry
+
+    try:
+        higher = registry.get(proxy).higher_is_better
+    except ProxyError:  # the params baseline and other metrics
+        higher = True
+    if higher:
+        return metrics(scores, accuracies)
+    out = metrics([None if v is None else -v for v in scores], accuracies)
+    for k in ("kendall", "spearman"):
+        out[k] = None if out[k] is None else -out[k]
+    return out
+
+
 # ============================================================================ inputs
 
 @dataclass
@@ -470,7 +489,8 @@ def summarize(rows: list[dict], proxies: Sequence[str], dataset: str, settings: 
     results, nulls = {}, {}
     for p in list(proxies) + [BASELINE]:
         vals = [r["params"] if p == BASELINE else r["scores"][p] for r in use]
-        results[p] = metrics(vals, acc) if use else {"kendall": None, "spearman": None, "top10_precision": None}
+        results[p] = directed_metrics(p, vals, acc) if use else {"kendall": None, "spearman": None,
+                                                                 "top10_precision": None}
         nulls[p] = sum(v is None for v in vals)
     has_dead = any(r["dead"] is not None for r in rows)
     dead = None

@@ -51,6 +51,14 @@ class Evaluated:
     cpu_s: float | None = None  # CPU seconds spent scoring it now (share of its batch); None when cached
     wall_s: float | None = None  # wall time of its scoring task as recorded in the store (info.elapsed_s)
     error: str | None = None
+    higher_is_better: bool = True  # the guiding proxy's direction (ntk_cond: lower is better)
+
+    @property
+    def fitness(self) -> float:
+        """What the search maximises: the score turned so that higher is better; -inf for a null."""
+        if self.score is None:
+            return -math.inf
+        return self.score if self.higher_is_better else -self.score
 
 
 @dataclass
@@ -205,6 +213,7 @@ class ProxyEvaluator(Evaluator):
         from onnxscore.store import DEFAULT_STORE, ResultStore
 
         self.name = registry.get(proxy).name
+        self.higher_is_better = registry.get(proxy).higher_is_better
         self.proxies = tuple(dict.fromkeys([self.name, *registry.parse(list(score_also) or [self.name])]))
         self.space_name, self.space, self.space_kwargs = space_name, space, dict(space_kwargs)
         self.build_seed, self.workers, self.timeout_s = int(build_seed), int(workers), timeout_s
@@ -242,7 +251,8 @@ class ProxyEvaluator(Evaluator):
                 info = stored.get("info") or {}
                 out[e] = Evaluated(e, r.get(self.name), {p: r.get(p) for p in self.proxies},
                                    cached=c.key not in fresh, cpu_s=cpu_each if c.key in fresh else None,
-                                   wall_s=info.get("elapsed_s"), error=r.get("error"))
+                                   wall_s=info.get("elapsed_s"), error=r.get("error"),
+                                   higher_is_better=self.higher_is_better)
         return [out[e] for e in encodings]
 
     def settings(self) -> dict:
@@ -334,7 +344,7 @@ class _Run:
         """Highest non-null score; ties go to the earliest evaluated."""
         best = None
         for ev in self.history:
-            if ev.score is not None and (best is None or ev.score > best.score):
+            if ev.score is not None and (best is None or ev.fitness > best.fitness):
                 best = ev
         return best
 
@@ -345,7 +355,7 @@ class _Run:
 
 
 def _key(ev: Evaluated) -> float:
-    return -math.inf if ev.score is None else ev.score
+    return ev.fitness
 
 
 def random_search(run: _Run, batch: int | None = None) -> None:

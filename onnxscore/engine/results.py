@@ -63,7 +63,10 @@ class RankResult:
             cost = "latency_ms" if self.latency else "macs"
         cost = {"latency": "latency_ms"}.get(cost, cost)
         ok = [r for r in self.rows if r["status"] in ("ok", "partial")]
-        return cost, pareto_front(ok, score=self.proxies[0], cost=cost)
+        first = self.proxies[0]
+        if _higher_is_better(first):
+            return cost, pareto_front(ok, score=first, cost=cost)
+        return cost, pareto_front(ok, score=lambda r: None if r.get(first) is None else -r[first], cost=cost)
 
     def table(self, top: int | None = None, width: int = 48) -> str:
         """The ranked table as aligned text (first `top` rows)."""
@@ -106,10 +109,23 @@ def _finite(v) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _higher_is_better(name: str) -> bool:
+    """A proxy's registered direction (True for names the registry does not know, e.g. metrics)."""
+    from onnxscore.errors import ProxyError
+    from onnxscore.proxies import registry
+
+    try:
+        return registry.get(name).higher_is_better
+    except ProxyError:
+        return True
+
+
 def _assign_ranks(rows: list[dict], proxies: Sequence[str]) -> None:
-    """Competition ranking per proxy (1 = highest score; ties share the lower rank); unscored rows get None."""
+    """Competition ranking per proxy (1 = best score: the highest, or the lowest for a proxy registered
+    lower-is-better such as ntk_cond; ties share the lower rank); unscored rows get None."""
     for p in proxies:
-        scored = sorted((r for r in rows if r.get(p) is not None), key=lambda r: -r[p])
+        sign = -1.0 if _higher_is_better(p) else 1.0
+        scored = sorted((r for r in rows if r.get(p) is not None), key=lambda r: sign * r[p])
         prev, rank = None, 0
         for i, r in enumerate(scored, 1):
             if r[p] != prev:
