@@ -64,7 +64,8 @@ def transposed(em, g, w, x, win) -> str:
     for i, (k, s, d) in enumerate(zip(win["kernel"], win["strides"], win["dilations"])):
         extra.append((sizes[i] + win["pads"][i] + win["pads"][i + spatial] - (k - 1) * d - 1) % s if static
                      else s - 1)
-    if all(s == 1 for s in win["strides"]) and _fits_flipped(win) and em.static_dims(w) is not None:
+    if all(s == 1 for s in win["strides"]) and _fits_flipped(win) and em.static_dims(w) is not None \
+            and _about_as_large(em.static_dims(g), sizes):
         out = em.op("Conv", [g, flipped(em, w, win["group"], spatial)], group=win["group"],
                     dilations=win["dilations"], pads=_flipped_pads(win))
         em.declare(out, em.dtype(x), [None] * (spatial + 2))
@@ -73,6 +74,16 @@ def transposed(em, g, w, x, win) -> str:
                 pads=win["pads"], output_padding=extra)
     em.declare(out, em.dtype(x), [None] * (spatial + 2))  # inference cannot size a run-time kernel
     return crop_to(em, out, x, spatial, static)
+
+
+def _about_as_large(g_dims, x_sizes) -> bool:
+    """The flipped Conv costs one kernel per position of x, the ConvTranspose one per position of g:
+    flip only when g has at least half as many positions (a "same" Conv). A weight-gradient Conv
+    differentiated again has g of 1x1 against x of 14x14, where the Conv was 200x the work (ResNet-50's
+    HVP: 650 s in such Convs at B = 2)."""
+    if g_dims is None or not all(isinstance(s, int) for s in x_sizes):
+        return False
+    return 2 * math.prod(g_dims[2:]) >= math.prod(x_sizes)
 
 
 def _reach(win) -> list[int]:
