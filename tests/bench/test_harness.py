@@ -239,3 +239,19 @@ def test_search_bench_stores_evaluated_archs_as_indices(tmp_path, shared_data):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_gradient_bench_times_both_sides_and_agrees(monkeypatch):
+    """bench/gradients.py on one small NB201 net: both sides timed, the eleven values agree with PyTorch."""
+    pytest.importorskip("torch")
+    from bench import gradients
+    from onnxscore.spaces import nb201
+
+    monkeypatch.setattr(nb201, "N_CELLS", 1)
+    (row,) = gradients.nb201_rows(1, 8, 1)
+    for label in ("ten", "ntk_cond", "all"):
+        assert row[f"onnxscore_{label}_s"] > 0 and row[f"torch_{label}_s"] > 0 and row[f"speedup_{label}"] > 0
+    assert row["runs_ntk_cond"] == 1 + 8  # the shared part once, then one backward run per sample
+    rel = {k[4:]: v for k, v in row.items() if k.startswith("rel_")}
+    assert len(rel) == 11 and all(v is not None for v in rel.values())
+    assert max(v for k, v in rel.items() if k != "zico") < 1e-3, rel  # zico: ~1 % float32 noise (test_nb201_torch)
