@@ -218,8 +218,9 @@ class _Batcher:
 
     def _axis_op(self, n: onnx.NodeProto, default: int = 0) -> None:
         r = self.rank(n.input[0], n)
-        ins = [x if (not x or x in self.batched or i > 0 and n.op_type != "Concat") else self.tile(x, n)
-               for i, x in enumerate(n.input)]
+        ins = list(n.input)
+        if n.op_type == "Concat":  # every operand needs the M axis
+            ins = [x if x in self.batched else self.tile(x, n) for x in ins]
         self.copy(n, ins, axis=self.axis(attr(n, "axis", default), r))
 
     def op_Concat(self, n: onnx.NodeProto) -> None:
