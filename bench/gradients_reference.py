@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     rows = sample()
     cache_path = Path(a.cache)
     done = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
-    todo = [r["arch_str"] for r in rows if r["arch_str"] not in done or any(p not in done[r["arch_str"]] for p in proxies)]
+    todo = [r["arch_str"] for r in rows if any(p not in done.get(r["arch_str"], {}) for p in proxies)]
     with ProcessPoolExecutor(a.workers) as pool:
         for res in pool.map(score, todo, [proxies] * len(todo)):
             done.setdefault(res["arch"], {}).update(res)

@@ -17,14 +17,14 @@ from onnxscore.graph.vmap import VmapError, vmap_input
 from onnxscore.proxies.gradient import registry as R
 from onnxscore.proxies.gradient.base import prepare
 from onnxscore.proxies.gradient.captured import Captured
-from onnxscore.runtime import CPU
 from onnxscore.proxies.gradient.fast_weight_grads import speed_up_weight_grads
-from onnxscore.proxies.gradient.main_graph import build_main_graph
+from onnxscore.proxies.gradient.main_graph import LOSS_NEEDS, build_main_graph
 from onnxscore.proxies.gradient.ntk_cond_graph import SEED, build_ntk_cond_graph
 from onnxscore.proxies.gradient.runner import Runner
 from onnxscore.proxies.gradient.split import bind_inputs, split_at_input
 from onnxscore.proxies.gradient.synflow_graph import build_synflow_graph, synflow_input
 from onnxscore.proxies.gradient.weights import bn_scales, find_layers, initializer_values, weight_set
+from onnxscore.runtime import CPU
 
 ORT_ERRORS: tuple[type[BaseException], ...] = (RuntimeError,)
 try:
@@ -107,7 +107,6 @@ class GradientPlan:
             if graph.labels:
                 feeds[graph.labels] = self.y
             out = self.runner.run(sess, names, feeds)
-            del sess
         except ORT_ERRORS as e:
             self._fail(wanted, f"onnxruntime failed on the gradient graph: {e}")
             return
@@ -148,12 +147,12 @@ class GradientPlan:
                      .type.tensor_type.shape.dim]
             seeds = np.zeros([n] + shape, dtype=np.float32)
             seeds[np.arange(n), np.arange(n)] = 1.0  # seed i: ones on sample i's logits
-            self.captured.jacobian = self._batched_rows(per_sample, kept, j, seeds) \
+            rows = self._batched_rows(per_sample, kept, j, seeds) \
                 if seeds_per_run(self.runner.providers, n) > 1 else None
-            if self.captured.jacobian is None:
+            if rows is None:  # one seed per run
                 sess = self.runner.session(per_sample, runs=n)
-                self.captured.jacobian = np.stack([np.array(self.runner.run(sess, [j], {**kept, SEED: s})[j])
-                                                   for s in seeds])
+                rows = np.stack([np.array(self.runner.run(sess, [j], {**kept, SEED: s})[j]) for s in seeds])
+            self.captured.jacobian = rows
         except (AutodiffError, KeyError, TypeError, ValueError) as e:
             return self._fail({R.PER_SAMPLE_SUM_LOGITS_GRADS}, f"cannot build the ntk_cond graph: {e}")
         except ORT_ERRORS as e:
@@ -193,7 +192,7 @@ class GradientPlan:
 
 MAIN_NEEDS = frozenset({R.LOSS_GRAD_WEIGHTS, R.HVP, R.LAYER_ACTS_AND_GRADS, R.INPUT_GRAD_OF_LOGIT_SUM,
                         R.PER_SAMPLE_TRUE_LOGIT_GRADS, R.HALF_BATCH_GRADS})
-SECTION_GROUPS = (frozenset({R.LOSS_GRAD_WEIGHTS, R.HVP, R.LAYER_ACTS_AND_GRADS}),  # one loss backward
+SECTION_GROUPS = (LOSS_NEEDS,  # one loss backward
                   frozenset({R.INPUT_GRAD_OF_LOGIT_SUM}), frozenset({R.PER_SAMPLE_TRUE_LOGIT_GRADS}),
                   frozenset({R.HALF_BATCH_GRADS}))
 SECTION_SPLIT_BYTES = 2 << 30  # forward tensors above this: one graph (and session) per section group
@@ -202,12 +201,17 @@ SECTION_SPLIT_BYTES = 2 << 30  # forward tensors above this: one graph (and sess
 def _forward_bytes(model: onnx.ModelProto) -> float:
     """Bytes of the float tensors the forward computes (static shapes; unknown ones count 0)."""
     inits = {t.name for t in model.graph.initializer}
-    total = 0.0
-    for name, (elem, dims) in tensor_types(model).items():
-        if name not in inits and elem in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE) and dims \
-                and all(isinstance(d, int) for d in dims):
-            total += float(np.prod(dims)) * (8 if elem == onnx.TensorProto.DOUBLE else 4)
-    return total
+    floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE)
+    sizes = (_bytes(elem, dims) for name, (elem, dims) in tensor_types(model).items()
+             if name not in inits and elem in floats)
+    return sum(b for b in sizes if math.isfinite(b))
+
+
+def _bytes(elem: int, dims) -> float:
+    """Bytes of a tensor of element type `elem` and `dims`; inf when a dim is not a static int."""
+    if dims is None or not all(isinstance(d, int) for d in dims):
+        return math.inf
+    return float(np.prod(dims)) * helper.tensor_dtype_to_np_dtype(elem).itemsize
 
 
 GPU_SEEDS_PER_RUN = 8  # ntk_cond's backward seeds per run on a GPU, where one small run is launch-bound
@@ -240,10 +244,8 @@ def _output_bytes(model: onnx.ModelProto) -> float:
     total = 0.0
     for v in model.graph.output:
         t = v.type.tensor_type
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
-        if not t.HasField("shape") or None in dims:
-            return math.inf
-        total += float(np.prod(dims)) * helper.tensor_dtype_to_np_dtype(t.elem_type).itemsize
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim] if t.HasField("shape") else None
+        total += _bytes(t.elem_type, dims)
     return total
 
 
