@@ -142,14 +142,9 @@ def directed_metrics(proxy: str, scores: Sequence, accuracies: Sequence) -> dict
     """metrics() for a proxy with its registered direction: a lower-is-better proxy (ntk_cond) is ranked
     on -score, so its nulls still rank last (worst) and its top 10 % are its lowest scores; its Kendall
     and Spearman keep the sign of the raw score (negative when it works, as TE-NAS reports it)."""
-    from onnxscore.errors import ProxyError
     from onnxscore.proxies import registry
 
-    try:
-        higher = registry.get(proxy).higher_is_better
-    except ProxyError:  # the params baseline and other metrics
-        higher = True
-    if higher:
+    if registry.higher_is_better(proxy):  # also the params baseline and other metrics
         return metrics(scores, accuracies)
     out = metrics([None if v is None else -v for v in scores], accuracies)
     for k in ("kendall", "spearman"):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from onnxscore.edge.pareto import human, pareto_front
+from onnxscore.proxies import registry
 
 
 @dataclass
@@ -64,7 +65,7 @@ class RankResult:
         cost = {"latency": "latency_ms"}.get(cost, cost)
         ok = [r for r in self.rows if r["status"] in ("ok", "partial")]
         first = self.proxies[0]
-        if _higher_is_better(first):
+        if registry.higher_is_better(first):
             return cost, pareto_front(ok, score=first, cost=cost)
         return cost, pareto_front(ok, score=lambda r: None if r.get(first) is None else -r[first], cost=cost)
 
@@ -109,22 +110,11 @@ def _finite(v) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _higher_is_better(name: str) -> bool:
-    """A proxy's registered direction (True for names the registry does not know, e.g. metrics)."""
-    from onnxscore.errors import ProxyError
-    from onnxscore.proxies import registry
-
-    try:
-        return registry.get(name).higher_is_better
-    except ProxyError:
-        return True
-
-
 def _assign_ranks(rows: list[dict], proxies: Sequence[str]) -> None:
     """Competition ranking per proxy (1 = best score: the highest, or the lowest for a proxy registered
     lower-is-better such as ntk_cond; ties share the lower rank); unscored rows get None."""
     for p in proxies:
-        sign = -1.0 if _higher_is_better(p) else 1.0
+        sign = -1.0 if registry.higher_is_better(p) else 1.0
         scored = sorted((r for r in rows if r.get(p) is not None), key=lambda r: sign * r[p])
         prev, rank = None, 0
         for i, r in enumerate(scored, 1):

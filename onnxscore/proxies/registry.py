@@ -107,6 +107,13 @@ def _items(spec) -> list[str]:
     return [s.strip() for s in items if s.strip()]
 
 
+def higher_is_better(name: str) -> bool:
+    """A proxy's registered direction; True for a name that is not a proxy (params, macs, ...)."""
+    _load_builtins()
+    spec = _REGISTRY.get(name)
+    return True if spec is None else spec.higher_is_better
+
+
 def is_gradient(name: str) -> bool:
     return "gradients" in get(name).needs
 
