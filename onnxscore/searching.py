@@ -487,6 +487,31 @@ def _json(obj) -> str:
     return json.dumps(obj, sort_keys=True, default=str)
 
 
+def proxy_evaluator(space_name: str, sp, space_kwargs: dict, proxy: str, seed: int, *, score_also=(),
+                    scorer: dict | None = None, store=None, build_seed: int = 0, workers: int = 0, threads: int = 1,
+                    timeout_s: float | None = DEFAULT_TIMEOUT_S, modules: Sequence[str] = (),
+                    batch_source: str = "auto", batch_seed: int = DEFAULT_BATCH_SEED, describe: bool = False):
+    """The evaluator behind --proxy, scoring on the batch the CLI and evaluate use (the space's own; NB201:
+    the protocol's CIFAR-10 images, with their labels for gradient proxies). With describe, also returns a
+    description of that batch (None for a baseline or the seeded random batch)."""
+    scorer = dict(scorer or {})
+    batch_desc = None
+    if str(proxy).strip().lower() not in BASELINES and scorer.get("data") is None:
+        scorer["data"], batch_desc = default_batch(sp, batch_source, store, int(scorer.get("batch_size", 128)),
+                                                   batch_seed)
+        if scorer["data"] is not None and scorer.get("labels") is None and _wants_labels(proxy, score_also):
+            from onnxscore.evaluation import image_labels
+
+            scorer["labels"] = image_labels(Path(scorer["data"]).parent, int(scorer.get("batch_size", 128)),
+                                            batch_seed)
+    elif scorer.get("data") is not None:
+        batch_desc = f"user data {scorer['data']}"
+    ev = make_evaluator(space_name, sp, space_kwargs, proxy, seed, score_also=score_also, scorer=scorer,
+                        store=store, build_seed=build_seed, workers=workers, threads=threads, timeout_s=timeout_s,
+                        modules=modules)
+    return (ev, batch_desc) if describe else ev
+
+
 def search(space: Any = "nb201", *, algo: str = "evolution", proxy: str = "epads", budget: int = 100,
            seed: int = 0, space_kwargs: dict | None = None, objective: Callable | None = None,
            score_also: Sequence[str] = (), max_params: int | str | None = None, max_macs: int | str | None = None,
@@ -495,18 +520,45 @@ def search(space: Any = "nb201", *, algo: str = "evolution", proxy: str = "epads
            workers: int = 0, threads: int = 1, timeout_s: float | None = DEFAULT_TIMEOUT_S,
            output: str | os.PathLike | None = None, force: bool = False, modules: Sequence[str] = (),
            batch_source: str = "auto", batch_seed: int = DEFAULT_BATCH_SEED,
-           evaluator: Evaluator | None = None, on_step: Callable | None = None) -> SearchResult:
+           evaluator: Evaluator | None = None, on_step: Callable | None = None, oracle: Any = None,
+           train_cmd: str | None = None, queries: int = 20, hybrid_options: dict | None = None,
+           train_timeout_s: float | None = None, table: Any = None) -> SearchResult:
     """Search `space` for the architecture with the best proxy score within `budget` distinct candidates.
 
     space: a registered name ("nb201", "toy", "mobilenet-like", your own) or a SearchSpace instance.
-    proxy: epads | naswot | swap | reg-swap (scored through the store), params, random; or pass
-    `objective` (encoding -> float) to search any function. Writes the best architecture to `output` if given.
+    proxy: any registered proxy (scored through the store), params, random; or pass `objective`
+    (encoding -> float) to search any function. Writes the best architecture to `output` if given.
+    With `oracle` ("nb201", an Oracle, a callable arch -> accuracy) or `train_cmd`, the search is hybrid
+    (onnxscore.hybrid): `queries` oracle answers at most, `budget` proxy evaluations, algo shortlist | hnas |
+    prenas | random | evolution (the last two spend the queries directly, without the proxy).
     """
     from onnxscore.edge.pareto import parse_count
 
-    if algo not in ALGOS:
-        raise InputError(f"unknown --algo {algo!r}; use random or evolution")
     check_output(output, force, store=store, data=(scorer or {}).get("data"))
+    if oracle is not None or train_cmd is not None:
+        from onnxscore.hybrid.run import hybrid_search
+
+        opts = dict(hybrid_options or {})
+        if algo == "evolution":
+            opts.setdefault("population", population)
+            opts.setdefault("tournament", tournament)
+        res = hybrid_search(space, algo=algo, proxy=proxy, budget=budget, queries=queries, oracle=oracle,
+                            train_cmd=train_cmd, seed=seed, space_kwargs=space_kwargs, score_also=score_also,
+                            max_params=max_params, max_macs=max_macs, store=store, scorer=scorer,
+                            build_seed=build_seed, workers=workers, threads=threads, timeout_s=timeout_s,
+                            train_timeout_s=train_timeout_s, modules=modules, batch_source=batch_source,
+                            batch_seed=batch_seed, options=opts, table=table, evaluator=evaluator, on_step=on_step)
+        if output is not None and res.arch is not None:
+            res.onnx = write_onnx(resolve_space(space, space_kwargs)[1], res, output, build_seed, force)
+        return res
+    if algo not in ALGOS:
+        from onnxscore.hybrid import algorithms
+
+        if algo in algorithms():
+            raise InputError(f"--algo {algo} spends oracle queries: give --oracle nb201 or --train-cmd "
+                             "\"CMD {onnx} {arch}\" (and --queries K)")
+        raise InputError(f"unknown --algo {algo!r}; use random or evolution (or, with an oracle, "
+                         f"{', '.join(algorithms())})")
     name, sp, kwargs = resolve_space(space, space_kwargs)
     if (not isinstance(space, str) and evaluator is None and objective is None
             and str(proxy).strip().lower() not in BASELINES):
@@ -519,21 +571,10 @@ def search(space: Any = "nb201", *, algo: str = "evolution", proxy: str = "epads
         if objective is not None:
             evaluator = FunctionEvaluator(objective)
         else:
-            scorer = dict(scorer or {})
-            if str(proxy).strip().lower() not in BASELINES and scorer.get("data") is None:
-                # the CLI and this API score on the same batch: the space's own (NB201: CIFAR-10)
-                scorer["data"], batch_desc = default_batch(sp, batch_source, store, int(scorer.get("batch_size", 128)),
-                                                           batch_seed)
-                if scorer["data"] is not None and scorer.get("labels") is None and _wants_labels(proxy, score_also):
-                    from onnxscore.evaluation import image_labels
-
-                    scorer["labels"] = image_labels(Path(scorer["data"]).parent, int(scorer.get("batch_size", 128)),
-                                                    batch_seed)
-            elif scorer.get("data") is not None:
-                batch_desc = f"user data {scorer['data']}"
-            evaluator = make_evaluator(name, sp, kwargs, proxy, seed, score_also=score_also, scorer=scorer,
-                                       store=store, build_seed=build_seed, workers=workers, threads=threads,
-                                       timeout_s=timeout_s, modules=modules)
+            evaluator, batch_desc = proxy_evaluator(
+                name, sp, kwargs, proxy, seed, score_also=score_also, scorer=scorer, store=store,
+                build_seed=build_seed, workers=workers, threads=threads, timeout_s=timeout_s, modules=modules,
+                batch_source=batch_source, batch_seed=batch_seed, describe=True)
     settings = {"space": name, "space_kwargs": kwargs, "algo": algo, "proxy": evaluator.name, "budget": int(budget),
                 "seed": int(seed), "max_params": max_params, "max_macs": max_macs,
                 "budget_rule": "distinct candidates evaluated (store hits count, rejected draws do not)"}
@@ -673,4 +714,4 @@ def progress_printer(stream=None, interval: float = 5.0) -> Callable:
 __all__ = ["ALGOS", "BASELINES", "Evaluated", "SearchResult", "Evaluator", "FunctionEvaluator", "ParamsEvaluator",
            "RandomEvaluator", "ProxyEvaluator", "space_candidate", "random_search", "regularized_evolution",
            "resolve_space", "search", "repeat_seeds", "mean_std", "summarize", "write_onnx", "check_output",
-           "benchmark_accuracy", "default_batch", "input_side", "BATCH_SOURCES"]
+           "benchmark_accuracy", "default_batch", "proxy_evaluator", "input_side", "BATCH_SOURCES"]

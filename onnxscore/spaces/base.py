@@ -46,6 +46,9 @@ class SearchSpace(abc.ABC):
     def from_str(self, s: str) -> Any:
         """Parse a string into an encoding; raises onnxscore.errors.InputError when invalid."""
 
+    # Optional: features(encoding) -> 1-D numpy array, a fixed-length numeric encoding (one-hot choices) that
+    # hybrid search's predictors learn from; without it they use the proxy scores alone.
+
     def all(self) -> Iterator[Any]:
         """Iterate over every encoding of a finite space (optional)."""
         raise NotImplementedError(f"search space {self.name!r} cannot be enumerated")

@@ -358,6 +358,12 @@ class NB201Space(SearchSpace):
     def all(self) -> Iterator[str]:
         return all_archs()
 
+    def features(self, encoding: Arch) -> np.ndarray:
+        """One-hot operation per edge (6 x 5 = 30 values), what hybrid search's predictors learn from."""
+        out = np.zeros((len(EDGES), len(OPS)))
+        out[np.arange(len(EDGES)), [OPS.index(op) for op in to_ops(encoding)]] = 1.0
+        return out.ravel()
+
     def is_dead(self, encoding: Arch) -> bool:
         return is_dead(encoding)
 

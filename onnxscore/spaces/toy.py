@@ -129,6 +129,12 @@ class ToySpace(SearchSpace):
             cin = w
         return total + cin * self.classes + self.classes
 
+    def features(self, encoding: str) -> np.ndarray:
+        """One-hot width choice per layer, for hybrid search's predictors."""
+        out = np.zeros((self.depth, len(self.widths)))
+        out[np.arange(self.depth), list(self._choices(encoding))] = 1.0
+        return out.ravel()
+
     def to_str(self, encoding: str) -> str:
         return self.from_str(encoding)
 
