@@ -40,5 +40,6 @@ def get_space(name: str, **kw) -> SearchSpace:
 
 from onnxscore.spaces import nb201 as _nb201  # noqa: E402,F401  (registers "nb201")
 from onnxscore.spaces import toy as _toy  # noqa: E402,F401  (registers "toy" and "mobilenet-like")
+from onnxscore.spaces import nb101 as _nb101  # noqa: E402,F401  (registers "nb101")
 
 __all__ = ["SearchSpace", "register_space", "get_space", "space_names"]
