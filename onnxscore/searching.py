@@ -635,6 +635,9 @@ def summarize(results: Sequence[SearchResult]) -> dict:
            "seconds": mean_std([r.seconds for r in results]),
            "cpu_seconds": mean_std([r.cpu_seconds for r in results]),
            "distinct_archs": len({r.arch for r in results if r.arch})}
+    oracles = sorted({str(r.settings["oracle"]) for r in results if r.settings.get("oracle")})
+    if oracles:
+        out["oracle"] = oracles[0] if len(oracles) == 1 else oracles
     keys = sorted({k for r in results for k, v in r.extra.items() if isinstance(v, (int, float))})
     for k in keys:
         out[k] = mean_std([r.extra.get(k) for r in results])

@@ -82,3 +82,15 @@ def test_wrong_combinations_are_one_line_errors(capsys, tmp_path):
     assert "answers NAS-Bench-201 architectures" in capsys.readouterr().err
     assert main(["search", "--space", "toy", "--train-cmd", "python t.py", "--no-onnx", "-q"]) == 2
     assert "must contain {onnx}" in capsys.readouterr().err
+
+
+def test_repeat_json_summary_carries_the_oracle_and_its_costs(capsys, tmp_path):
+    args = ["search", "--oracle", "nb201", "--algo", "shortlist", "--proxy", "params", "--budget", "50", "-k", "4",
+            "--repeat", "2", "--no-onnx", "-q", "--json", "--store", str(tmp_path / "s.sqlite")]
+    assert main(args) == 0
+    *runs, last = _objs(capsys.readouterr().out)
+    summ = last["summary"]
+    assert "validation accuracy" in summ["oracle"] and summ["queries"]["mean"] == 4
+    for key in ("new_queries", "oracle_seconds", "proxy_cpu_seconds", "oracle_accuracy", "test_accuracy"):
+        assert summ[key]["n"] == 2, key
+    assert all(r["settings"]["oracle"] == summ["oracle"] for r in runs)
