@@ -390,7 +390,8 @@ class Scorer:
         names = self.check_proxies(proxies)
         loaded = load_model(model, fmt=self.fmt, input_shape=self.input_shape)
         gradient = [n for n in names if registry.is_gradient(n)]
-        forward = [n for n in names if n not in gradient]
+        structural = [n for n in names if registry.is_structural(n)]
+        forward = [n for n in names if n not in gradient and n not in structural]
         scores: dict[str, float | None] = {}
         errors: dict[str, str] = {}
         sites = units = 0
@@ -404,6 +405,9 @@ class Scorer:
             warnings = prep.warnings + ([note] if note else [])
         if gradient:
             params, extra = self._score_gradients(loaded, gradient, scores, errors, params)
+        if structural:
+            params = params if params is not None else count_params(loaded.proto)
+            self._score_structure(loaded, structural, scores, errors, params)
         settings = {**self.settings(provider), **extra}
         return ScoreResult(model=loaded.label, scores={n: scores.get(n) for n in names}, errors=errors,
                            sites=sites, units=units, params=params, settings=settings, warnings=warnings)
@@ -429,6 +433,22 @@ class Scorer:
             except Exception as exc:  # one failing proxy must not hide the others
                 scores[name], errors[name] = None, f"{type(exc).__name__}: {exc}"
         return clean, paired
+
+    def _score_structure(self, loaded: LoadedModel, names: list[str], scores: dict, errors: dict,
+                         params: int) -> None:
+        """The structural proxies (layers, flops) of the model as given: its graph, no run."""
+        ctx = ProxyContext(self.seed, self.batch_size, params, self.mu, self.sigma_params, self.threads,
+                           settings=self.config)
+        for name in names:
+            try:
+                value = float(registry.get(name).fn(loaded.proto, ctx))
+                if not math.isfinite(value):
+                    raise ProxyError(f"{name} is not finite ({value})")
+                scores[name] = value
+            except OnnxscoreError as exc:
+                scores[name], errors[name] = None, str(exc)
+            except Exception as exc:
+                scores[name], errors[name] = None, f"{type(exc).__name__}: {exc}"
 
     def _score_gradients(self, loaded: LoadedModel, names: list[str], scores: dict, errors: dict,
                          params: int | None) -> tuple[int, dict]:

@@ -7,6 +7,7 @@ Needs (the scorer builds one capture plan from the union of the requested proxie
 - "site_values": the float pre-activation tensors of the sites on the clean batch (arrays, B rows)
 - "outputs": the model's outputs on the clean batch (arrays)
 - "gradients": computed by the gradient plan (onnxscore.proxies.gradient), never called with data
+- "graph": the model's own ModelProto, no run (structural baselines: layers, flops)
 A proxy with one need gets that need's data as its first argument; with several, a dict need -> data.
 The second argument is the ProxyContext (seed, batch size, params, threads and the proxy's settings).
 """
@@ -17,7 +18,7 @@ from typing import Callable
 
 from onnxscore.errors import ProxyError
 
-NEEDS = ("codes", "paired_codes", "site_values", "outputs", "gradients")
+NEEDS = ("codes", "paired_codes", "site_values", "outputs", "gradients", "graph")
 GROUPS = ("all", "gradient")  # all: the activation-pattern proxies (and user ones); gradient: the HNAS family
 
 
@@ -83,7 +84,7 @@ def unregister(name: str) -> None:
 
 
 def _load_builtins() -> None:
-    from onnxscore.proxies import epads, gradients, naswot, reg_swap, swap  # noqa: F401  (they register)
+    from onnxscore.proxies import epads, flops, gradients, layers, naswot, reg_swap, swap  # noqa: F401  (they register)
 
 
 def names() -> list[str]:
@@ -118,9 +119,17 @@ def is_gradient(name: str) -> bool:
     return "gradients" in get(name).needs
 
 
+def is_structural(name: str) -> bool:
+    """Computed from the graph alone (needs only "graph"): no run, no batch."""
+    return get(name).needs == ("graph",)
+
+
 def group(name: str) -> list[str]:
-    """'all': every proxy but the gradient ones (what `all` always meant); 'gradient': the gradient family."""
-    return [n for n in names() if is_gradient(n) == (name == "gradient")]
+    """'all': the activation-pattern proxies and user ones (what `all` always meant: neither gradient nor
+    structural); 'gradient': the gradient family."""
+    if name == "gradient":
+        return [n for n in names() if is_gradient(n)]
+    return [n for n in names() if not is_gradient(n) and not is_structural(n)]
 
 
 def explicit(spec) -> list[str]:
