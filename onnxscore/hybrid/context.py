@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -152,7 +153,9 @@ class HybridContext:
             return candidates[0]
         X = self.features([a for a, _ in known])
         y = np.array([v for _, v in known])
-        model = self.predictor().fit(X, y)
+        with warnings.catch_warnings():  # a GP's kernel hitting a bound on few points is expected, not news
+            warnings.simplefilter("ignore", category=UserWarning)
+            model = self.predictor().fit(X, y)
         pred = model.predict(self.features(candidates))
         return candidates[int(np.argmax(pred))]
 
