@@ -255,3 +255,29 @@ def test_gradient_bench_times_both_sides_and_agrees(monkeypatch):
     rel = {k[4:]: v for k, v in row.items() if k.startswith("rel_")}
     assert len(rel) == 11 and all(v is not None for v in rel.values())
     assert max(v for k, v in rel.items() if k != "zico") < 1e-3, rel  # zico: ~1 % float32 noise (test_nb201_torch)
+
+
+def test_hybrid_bench_runs_resumes_and_reports(tmp_path):
+    """bench/hybrid_nb201.py: a run records the found arch's three test accuracies and its spend, a second
+    run skips what is recorded, and the report renders the table (the plot needs matplotlib)."""
+    import argparse
+
+    from bench import hybrid_nb201 as H
+
+    out, store = tmp_path / "h.json", str(tmp_path / "s.sqlite")
+    args = argparse.Namespace(out=str(out), store=store, proxy="params", budget=60, ks="3", seeds=2,
+                              algos="shortlist,random", workers=0)
+    H.cmd_run(args)
+    runs = json.loads(out.read_text())["runs"]
+    assert sorted(runs) == ["random|-|0|3|0", "random|-|0|3|1", "shortlist|params|60|3|0", "shortlist|params|60|3|1"]
+    r = runs["shortlist|params|60|3|0"]
+    table = nb201.load_accuracies()
+    assert r["queries"] == 3 and r["test_cifar10"] == table[r["arch"]]["cifar10"]
+    assert r["oracle_accuracy"] == table[r["arch"]]["cifar10_valid_acc"]
+    before = out.read_text()
+    H.cmd_run(args)  # resumable: nothing new
+    assert out.read_text() == before
+    md, png = tmp_path / "h.md", tmp_path / "h.png"
+    H.cmd_report(argparse.Namespace(out=str(out), dev=str(tmp_path / "none.json"), md=str(md), png=str(png)))
+    text = md.read_text()
+    assert "## K = 3" in text and "| shortlist | params | 60 |" in text and "| random | - | - |" in text
