@@ -70,9 +70,10 @@ def test_proxies_lists_every_proxy_with_direction(capsys):
     assert main(["proxies"]) == 0
     out = capsys.readouterr().out.splitlines()
     names = [line.split()[0] for line in out]
-    assert names[:4] == ["epads", "naswot", "swap", "reg-swap"] and len(names) == 15  # then the gradient family
+    assert names[:4] == ["epads", "naswot", "swap", "reg-swap"] and len(names) == 17
     assert {n for n, line in zip(names, out) if "lower is better" in line} == {"ntk_cond"}
-    assert all("needs gradients" in line for line in out[4:])
+    assert all("needs gradients" in line for line in out[4:15])  # then the gradient family
+    assert names[15:] == ["layers", "flops"] and all("needs graph" in line for line in out[15:])
 
 
 def test_help_lists_subcommands(capsys):

@@ -145,7 +145,7 @@ def test_predictor_needs_scikit_learn(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.ensemble", None)
     ctx = HybridContext.__new__(HybridContext)
     ctx.options, ctx.seed = {}, 0
-    with pytest.raises(MissingExtraError, match=r"onnxscore\[hybrid\]"):
+    with pytest.raises(MissingExtraError, match=r'scikit-learn is not installed.*"hybrid" extra'):
         ctx.predictor()
 
 
