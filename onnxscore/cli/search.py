@@ -45,7 +45,9 @@ def _print_result(res, proxy: str) -> None:
     else:
         click.echo(f"  best   {res.arch}")
         shown = "-" if res.score is None else f"{res.score:.6g}"
-        line = f"  {proxy} {shown}   params {_human(res.params)}   MACs {_human(res.macs)}"
+        line = f"  params {_human(res.params)}   MACs {_human(res.macs)}"
+        if s.get("proxy") is not None:
+            line = f"  {proxy} {shown} " + line
         if "test_accuracy" in res.extra:
             line += f"   test accuracy {res.extra['test_accuracy']:.2f} % (NAS-Bench-201 table)"
         click.echo(line)

@@ -8,16 +8,32 @@ from __future__ import annotations
 from typing import Callable
 
 _ALGORITHMS: dict[str, tuple[Callable, str]] = {}
+_NEEDS: dict[str, tuple[str, ...]] = {}
+# importable module -> (distribution, extra) of what an algorithm needs beyond the core
+_MODULES = {"sklearn": ("scikit-learn", "hybrid"), "bayes_opt": ("bayesian-optimization", "hybrid")}
 
 
-def register_algorithm(name: str, summary: str) -> Callable:
-    """Register `fn(ctx: HybridContext) -> None` as the hybrid algorithm `name` (one line of `summary`)."""
+def register_algorithm(name: str, summary: str, needs: tuple[str, ...] = ()) -> Callable:
+    """Register `fn(ctx: HybridContext) -> None` as the hybrid algorithm `name` (one line of `summary`);
+    `needs` names the optional modules it imports, checked before a search spends anything."""
 
     def deco(fn: Callable) -> Callable:
         _ALGORITHMS[name] = (fn, summary)
+        _NEEDS[name] = tuple(needs)
         return fn
 
     return deco
+
+
+def check_available(name: str) -> None:
+    """Raise MissingExtraError before any query when an optional module `name` needs is not installed."""
+    import importlib.util
+
+    from onnxscore.errors import MissingExtraError
+
+    for module in _NEEDS.get(name, ()):
+        if importlib.util.find_spec(module) is None:
+            raise MissingExtraError(*_MODULES[module])
 
 
 def algorithms() -> dict[str, str]:

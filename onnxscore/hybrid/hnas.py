@@ -47,7 +47,7 @@ def _normalised(vals: np.ndarray) -> np.ndarray:
 
 
 @register_algorithm("hnas", "HNAS: Bayesian optimisation of the training-free objective's target level and "
-                            "weight on the oracle's answers (shuyao95/HNAS)")
+                            "weight on the oracle's answers (shuyao95/HNAS)", needs=("bayes_opt",))
 def hnas(ctx) -> None:
     k = ctx.queries
     cond = ctx.options.get("cond")

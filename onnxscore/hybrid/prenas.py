@@ -22,7 +22,7 @@ MUTATION_TRIES = 20  # mutations tried per wanted child before the generation se
 
 
 @register_algorithm("prenas", "PRE-NAS: regularised evolution whose mutated offspring are screened by a random "
-                              "forest (encoding + proxy ranks); only its pick is queried")
+                              "forest (encoding + proxy ranks); only its pick is queried", needs=("sklearn",))
 def prenas(ctx) -> None:
     k = ctx.queries
     size = int(ctx.options.get("population") or max(2, math.ceil(k / 4)))

@@ -31,7 +31,10 @@ def hybrid_search(space: Any = "nb201", *, algo: str = "shortlist", proxy: str =
     from onnxscore.oracles import QueryBudget, make_oracle
     from onnxscore.store import DEFAULT_STORE, ResultStore
 
+    from onnxscore.hybrid import check_available
+
     fn = get_algorithm(algo)
+    check_available(algo)
     orc = make_oracle(None if train_cmd else oracle, train_cmd, table=table, build_seed=build_seed,
                       timeout_s=train_timeout_s)
     if orc is None:

@@ -24,7 +24,7 @@ WARM = 0.25  # share of K queried in proxy order before the predictor takes over
 
 
 @register_algorithm("shortlist", "onnxscore's own: top shortlist*K by the proxy, warm start in proxy order, "
-                                 "then random-forest-predicted best (encoding + proxy ranks)")
+                                 "then random-forest-predicted best (encoding + proxy ranks)", needs=("sklearn",))
 def shortlist(ctx) -> None:
     k = ctx.queries
     factor = float(ctx.options.get("shortlist", SHORTLIST))

@@ -185,3 +185,17 @@ def test_hnas_cond_term_follows_the_authors_objective(tmp_path):
     with pytest.raises(Exception, match="must be scored too"):
         S.search("nb201", algo="hnas", budget=40, seed=0, oracle="nb201", queries=4, evaluator=Two(),
                  store=tmp_path / "s.sqlite", hybrid_options={"cond": "ntk_cond"})
+
+
+@pytest.mark.parametrize("algo, module", [("shortlist", "sklearn"), ("prenas", "sklearn"), ("hnas", "bayes_opt")])
+def test_a_missing_extra_stops_the_search_before_any_query(tmp_path, monkeypatch, algo, module):
+    import importlib.util
+
+    from onnxscore.errors import MissingExtraError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a))
+    oracle, calls = counting_oracle()
+    with pytest.raises(MissingExtraError, match='"hybrid" extra'):
+        S.search("nb201", algo=algo, proxy="params", budget=50, oracle=oracle, queries=4, store=tmp_path / "s.sqlite")
+    assert calls == []
