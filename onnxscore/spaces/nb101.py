@@ -30,11 +30,12 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from onnxscore.errors import InputError
 from onnxscore.spaces import register_space
 from onnxscore.spaces.base import SearchSpace
+from onnxscore.spaces.nb201 import _Builder as _NB201Builder
 
 INPUT, OUTPUT = "input", "output"
 CONV3X3, CONV1X1, MAXPOOL = "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"
@@ -263,26 +264,9 @@ def macs(enc: Encoding) -> int:
 
 # ----------------------------------------------------------------------------- ONNX builder
 
-class _Builder:
-    """Nodes and initializers; weights drawn PyTorch-default style from one numpy Generator."""
-
-    def __init__(self, seed: int, bn_training: bool):
-        self.rng = np.random.default_rng(seed)
-        self.bn_training = bn_training
-        self.nodes: List[onnx.NodeProto] = []
-        self.inits: List[onnx.TensorProto] = []
-
-    def _init(self, name: str, arr: np.ndarray, dtype=np.float32) -> str:
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(arr, dtype=dtype), name))
-        return name
-
-    def _uniform(self, bound: float, shape) -> np.ndarray:
-        return self.rng.uniform(-bound, bound, size=shape).astype(np.float32)
-
-    def node(self, op: str, inputs: List[str], name: str, outputs: Optional[List[str]] = None, **attrs) -> str:
-        outs = outputs or [name]
-        self.nodes.append(helper.make_node(op, inputs, outs, name=name, **attrs))
-        return outs[0]
+class _Builder(_NB201Builder):
+    """NB201's node/initializer accumulator (PyTorch-default weights from one numpy Generator) plus
+    NAS-Bench-101's conv_bn_relu."""
 
     def conv_bn_relu(self, x: str, path: str, cin: int, cout: int, k: int) -> str:
         """base_ops.conv_bn_relu: conv (no bias, stride 1, 'same') -> BN -> ReLU."""

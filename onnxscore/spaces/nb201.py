@@ -187,8 +187,8 @@ class _Builder:
         self.nodes: List[onnx.NodeProto] = []
         self.inits: List[onnx.TensorProto] = []
 
-    def _init(self, name: str, arr: np.ndarray) -> str:
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(arr, dtype=np.float32), name))
+    def _init(self, name: str, arr: np.ndarray, dtype=np.float32) -> str:
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(arr, dtype=dtype), name))
         return name
 
     def _uniform(self, bound: float, shape) -> np.ndarray:
