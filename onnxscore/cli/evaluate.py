@@ -64,7 +64,12 @@ def command(csv_path, space, dataset, sample, sample_seed, legacy_seed, proxy, s
     if bool(csv_path) == bool(space):
         raise InputError("pass either a CSV of (model path, accuracy) or --space nb201 --dataset D --sample N")
     if space and not dataset:
-        raise InputError(f"--space {space} needs --dataset (nb201: cifar10, cifar100 or ImageNet16-120)")
+        from onnxscore.spaces import get_space
+
+        choices = tuple(getattr(get_space(space), "datasets", ()) or ())
+        if len(choices) != 1:
+            raise InputError(f"--space {space} needs --dataset ({', '.join(choices) or 'the space names them'})")
+        dataset = choices[0]  # a space with one dataset (nb101: cifar10)
     if space:
         ev.benchmark_of(space, dataset)  # a space without an accuracy table is refused before any work
     if accuracies and not space:

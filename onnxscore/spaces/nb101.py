@@ -33,6 +33,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from onnxscore.errors import InputError
+from onnxscore.graph.features import FEATURES_KEY
 from onnxscore.spaces import register_space
 from onnxscore.spaces.base import SearchSpace
 from onnxscore.spaces.nb201 import _Builder as _NB201Builder
@@ -332,11 +333,13 @@ def build_model(enc: Encoding, seed: int = 0, bn_training: bool = False) -> onnx
     matrix, ops = _arrays(enc)
     b = _Builder(seed, bn_training)
     h = b.conv_bn_relu("input", "stem", 3, STEM_CHANNELS, 3)
+    taps = [h]  # feature maps for stage-wise proxies (AZ-NAS): the stem's output, then every cell's
     c = STEM_CHANNELS
     for s, m, cin, cout in _cells_plan():
         if s > 0 and m == 0:
             h = b.node("MaxPool", [h], f"downsample{s}", kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0])
         h = b.cell(h, f"stack{s}.module{m}", matrix, ops, cin, cout)
+        taps.append(h)
         c = cout
     h = b.node("GlobalAveragePool", [h], "global_pool")
     h = b.node("Flatten", [h], "flatten", axis=1)
@@ -352,7 +355,8 @@ def build_model(enc: Encoding, seed: int = 0, bn_training: bool = False) -> onnx
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="onnxscore")
     model.ir_version = 10
-    helper.set_model_props(model, {"nb101.cell": canonical(enc), "nb101.seed": str(seed)})
+    helper.set_model_props(model, {"nb101.cell": canonical(enc), "nb101.seed": str(seed),
+                                   FEATURES_KEY: ",".join(taps)})
     return model
 
 
@@ -430,6 +434,7 @@ class NB101Space(SearchSpace):
     """NAS-Bench-101 on CIFAR-10; encodings are canonical (pruned) cell strings."""
 
     name = "nb101"
+    datasets = ("cifar10",)
 
     def __init__(self, dataset: str = "cifar10", bn_training: bool = False):
         if str(dataset).lower().replace("-", "") not in ("cifar10", "c10"):

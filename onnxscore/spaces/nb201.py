@@ -20,6 +20,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from onnxscore.errors import InputError
+from onnxscore.graph.features import FEATURES_KEY
 from onnxscore.spaces import register_space
 from onnxscore.spaces.base import SearchSpace
 
@@ -286,14 +287,17 @@ def build_model(arch: Arch, dataset: str = "cifar10", seed: int = 0, num_classes
     c = C_INIT
     h = b.conv("input", "stem.0", 3, c, 3, 1, 1)
     h = b.bn(h, "stem.1", c)
+    taps = [h]  # AZ-NAS's feature maps: the stem's output, then every cell's (extract_cell_features)
     idx = 0
     for s in range(3):
         cs = c << s
         if s > 0:
             h = b.reduction(h, f"cells.{idx}", cs // 2, cs)
+            taps.append(h)
             idx += 1
         for _ in range(N_CELLS):
             h = b.cell(h, f"cells.{idx}", ops, cs)
+            taps.append(h)
             idx += 1
     h = b.bn(h, "lastact.0", 4 * c)
     h = b.relu(h, "lastact.1")
@@ -313,7 +317,8 @@ def build_model(arch: Arch, dataset: str = "cifar10", seed: int = 0, num_classes
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="onnxscore")
     model.ir_version = 10
     helper.set_model_props(model, {"nb201.arch": format_arch(ops), "nb201.dataset": ds,
-                                   "nb201.seed": str(seed), "nb201.num_classes": str(k)})
+                                   "nb201.seed": str(seed), "nb201.num_classes": str(k),
+                                   FEATURES_KEY: ",".join(taps)})
     return model
 
 
@@ -324,6 +329,7 @@ class NB201Space(SearchSpace):
     """NAS-Bench-201 for one dataset; encodings are canonical arch strings."""
 
     name = "nb201"
+    datasets = tuple(DATASETS)
 
     def __init__(self, dataset: str = "cifar10", bn_training: bool = True):
         self.dataset = canonical_dataset(dataset)
