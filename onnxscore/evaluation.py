@@ -472,6 +472,20 @@ def _collect(items: Sequence[Item], store, settings, proxies: Sequence[str]) -> 
     return out
 
 
+def _combine_ensembles(proxies: Sequence[str], rows: list[dict], use: list[dict]) -> None:
+    """Each ensemble's value, relative to the rows the metrics use (the evaluated set); None elsewhere."""
+    from onnxscore.proxies import ensemble, registry
+
+    wanted = [p for p in proxies if registry.is_ensemble(p)]
+    if not wanted:
+        return
+    for r in rows:
+        for p in wanted:
+            r["scores"].setdefault(p, None)
+    ensemble.add_to_rows(wanted, use, get=lambda r, p: r["scores"].get(p),
+                         put=lambda r, p, v: r["scores"].__setitem__(p, v))
+
+
 def summarize(rows: list[dict], proxies: Sequence[str], dataset: str, settings: dict, *,
               exclude_dead: bool = False, elapsed_s: float = 0.0, scored: int = 0, cached: int = 0,
               interrupted: bool = False) -> Evaluation:
@@ -480,6 +494,7 @@ def summarize(rows: list[dict], proxies: Sequence[str], dataset: str, settings: 
     done = [r for r in rows if r["done"]]
     dead_rows = [r for r in done if r["dead"]]
     use = [r for r in done if not (exclude_dead and r["dead"])]
+    _combine_ensembles(proxies, rows, use)
     acc = [r["accuracy"] for r in use]
     results, nulls = {}, {}
     for p in list(proxies) + [BASELINE]:
@@ -529,7 +544,12 @@ def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROX
     asked = proxies.split(",") if isinstance(proxies, str) else list(proxies)
     if BASELINE in (str(p).strip().lower() for p in asked):
         raise InputError("'params' is the baseline and always reported; pass only proxies to --proxy")
-    names = registry.parse(proxies)
+    from onnxscore.engine.job import shown_proxies
+    from onnxscore.proxies import ensemble
+
+    asked_names = registry.parse(proxies)
+    names = registry.computed(asked_names)  # what each model is scored with (an ensemble: its members)
+    shown = shown_proxies(asked_names)
     own = not isinstance(store, ResultStore)
     st = ResultStore(store or DEFAULT_STORE) if own else store
     try:
@@ -550,24 +570,26 @@ def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROX
         rs = RankSettings(proxies=tuple(names), scorer=scorer, threads=threads, input_shape=input_shape,
                           modules=tuple(modules))
         ss = ScoreSettings.of(scorer).record()
-        settings = {**info, "proxies": list(names), "batch_size": batch_size, "sigma": sigma, "bn": bn,
+        settings = {**info, "proxies": list(shown), "batch_size": batch_size, "sigma": sigma, "bn": bn,
                     "init": init, "activations": activations, "noise_seed": noise_seed, **batch_info,
                     "data": data_desc, "data_file": str(data), "provider": ss["provider"],
                     "onnxruntime": ss["onnxruntime"], "onnxscore": ss["onnxscore"], "workers": workers,
                     "threads": threads, "store": st.path, "exclude_dead": exclude_dead,
                     "null_rule": NULL_RULE, "metrics": METRIC_NOTES,
-                    **({"labels": str(labels), "grad_batch_size": grad_batch_size} if labels is not None else {})}
+                    **({"labels": str(labels), "grad_batch_size": grad_batch_size} if labels is not None else {}),
+                    **({"ensembles": {e: ensemble.describe(e) for e in shown if registry.is_ensemble(e)}}
+                       if any(registry.is_ensemble(e) for e in shown) else {})}
         t0 = time.perf_counter()
         try:
             res = rank([it.candidate for it in items], rs, store=st, workers=workers, progress=progress,
                        timeout_s=timeout_s, label="evaluate")
         except KeyboardInterrupt:
             rows = _collect(items, st, rs, names)
-            part = summarize(rows, names, dataset, settings, exclude_dead=exclude_dead,
+            part = summarize(rows, shown, dataset, settings, exclude_dead=exclude_dead,
                              elapsed_s=time.perf_counter() - t0, interrupted=True)
             raise EvaluationInterrupted(part) from None
         rows = _collect(items, st, rs, names)
-        return summarize(rows, names, dataset, settings, exclude_dead=exclude_dead,
+        return summarize(rows, shown, dataset, settings, exclude_dead=exclude_dead,
                          elapsed_s=time.perf_counter() - t0, scored=res.scored, cached=res.cached)
     finally:
         if own:

@@ -28,6 +28,7 @@ from onnxscore.inputs import (InputSpec, input_spec, load_data, make_batch_dynam
 from onnxscore.loaders import LoadedModel, load_model
 from onnxscore.proxies import registry
 from onnxscore.proxies.codes import ProxyContext, SiteCodes
+from onnxscore.proxies.fresh import PROTOCOL as FRESH_PROTOCOL
 from onnxscore.proxies.swap import saturation_warning
 from onnxscore import runtime, validation
 
@@ -379,6 +380,7 @@ class Scorer:
         """The proxy names of `proxies`; a ProxyError when one is unknown or, asked for by name,
         lacks its settings (an error of the run, not of a model)."""
         names = registry.parse(validation.proxies(proxies))
+        registry.refuse_ensembles(names)
         for name in registry.explicit(proxies):
             if any(getattr(self, p) is None for p in registry.get(name).params):
                 raise ProxyError(f"{name} needs --mu and --sigma-params (target size in thousands of parameters)")
@@ -390,7 +392,7 @@ class Scorer:
         names = self.check_proxies(proxies)
         loaded = load_model(model, fmt=self.fmt, input_shape=self.input_shape)
         gradient = [n for n in names if registry.is_gradient(n)]
-        structural = [n for n in names if registry.is_structural(n)]
+        structural = [n for n in names if registry.is_structural(n) or registry.runs_itself(n)]
         forward = [n for n in names if n not in gradient and n not in structural]
         scores: dict[str, float | None] = {}
         errors: dict[str, str] = {}
@@ -408,6 +410,8 @@ class Scorer:
         if structural:
             params = params if params is not None else count_params(loaded.proto)
             self._score_structure(loaded, structural, scores, errors, params)
+            if any(registry.runs_itself(n) for n in structural):
+                extra = {**extra, "fresh_network": FRESH_PROTOCOL, "fresh_batch_size": self.grad_batch_size}
         settings = {**self.settings(provider), **extra}
         return ScoreResult(model=loaded.label, scores={n: scores.get(n) for n in names}, errors=errors,
                            sites=sites, units=units, params=params, settings=settings, warnings=warnings)
@@ -436,9 +440,10 @@ class Scorer:
 
     def _score_structure(self, loaded: LoadedModel, names: list[str], scores: dict, errors: dict,
                          params: int) -> None:
-        """The structural proxies (layers, flops) of the model as given: its graph, no run."""
+        """The proxies computed from the model itself: structural ones (layers, flops) from its graph, and
+        those making their own runs on the authors' fresh network (AZ-NAS's components, VKDNW)."""
         ctx = ProxyContext(self.seed, self.batch_size, params, self.mu, self.sigma_params, self.threads,
-                           settings=self.config)
+                           settings=self.config, providers=self._providers, shared={})
         for name in names:
             try:
                 value = float(registry.get(name).fn(loaded.proto, ctx))

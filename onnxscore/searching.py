@@ -214,7 +214,12 @@ class ProxyEvaluator(Evaluator):
 
         self.name = registry.get(proxy).name
         self.higher_is_better = registry.get(proxy).higher_is_better
-        self.proxies = tuple(dict.fromkeys([self.name, *registry.parse(list(score_also) or [self.name])]))
+        # an ensemble guides by its value within every candidate evaluated so far (updated in place as
+        # the set grows); its members are what each candidate is scored with
+        self.ensemble = registry.is_ensemble(self.name)
+        self._ranked: list[Evaluated] = []
+        self.proxies = tuple(registry.computed(list(dict.fromkeys(
+            [self.name, *registry.parse(list(score_also) or [self.name])]))))
         self.space_name, self.space, self.space_kwargs = space_name, space, dict(space_kwargs)
         self.build_seed, self.workers, self.timeout_s = int(build_seed), int(workers), timeout_s
         if self.workers and not modules:
@@ -253,13 +258,30 @@ class ProxyEvaluator(Evaluator):
                                    cached=c.key not in fresh, cpu_s=cpu_each if c.key in fresh else None,
                                    wall_s=info.get("elapsed_s"), error=r.get("error"),
                                    higher_is_better=self.higher_is_better)
+            if self.ensemble:
+                self._rerank([out[e] for e in todo])
         return [out[e] for e in encodings]
+
+    def _rerank(self, new: list[Evaluated]) -> None:
+        """The ensemble's value of every candidate evaluated so far, relative to all of them."""
+        from onnxscore.proxies import ensemble
+
+        known = {id(ev) for ev in self._ranked}
+        self._ranked.extend(ev for ev in new if id(ev) not in known)
+        ensemble.add_to_rows([self.name], self._ranked, get=lambda ev, p: ev.scores.get(p),
+                             put=lambda ev, p, v: (setattr(ev, "score", v), ev.scores.__setitem__(p, v)))
 
     def settings(self) -> dict:
         from onnxscore.settings import ScoreSettings
 
-        return {"scorer": ScoreSettings.of(self.rank_settings.scorer).record(), "scored_proxies": list(self.proxies),
-                "build_seed": self.build_seed, "store": self.store.path}
+        out = {"scorer": ScoreSettings.of(self.rank_settings.scorer).record(), "scored_proxies": list(self.proxies),
+               "build_seed": self.build_seed, "store": self.store.path}
+        if self.ensemble:
+            from onnxscore.proxies import ensemble
+
+            out["ensemble"] = {**ensemble.describe(self.name),
+                               "relative_to": "every candidate the search has evaluated so far"}
+        return out
 
     def _open(self):
         """The executor every candidate of this search runs on (workers start once, not per candidate)."""

@@ -16,4 +16,5 @@ def command(proxy_modules):
     width = max(len(s.name) for s in specs)
     for s in specs:
         direction = "higher is better" if s.higher_is_better else "lower is better"
-        click.echo(f"{s.name:<{width}}  {direction}  needs {'+'.join(s.needs)}  {s.description}")
+        needs = "ensemble (relative to the set ranked)" if s.is_ensemble else f"needs {'+'.join(s.needs)}"
+        click.echo(f"{s.name:<{width}}  {direction}  {needs}  {s.description}")

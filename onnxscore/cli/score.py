@@ -105,8 +105,11 @@ def command(models, proxy, fmt, as_json, timeout_s, proxy_modules, **kw):
     A model that fails (a bad file, a crash in native code, over --timeout) gets one error line and
     the others are still scored; the exit code is then non-zero.
     """
+    from onnxscore import validation
     from onnxscore.isolate import Pool
+    from onnxscore.proxies import registry
 
+    registry.refuse_ensembles(registry.parse(validation.proxies(proxy)))  # before any child starts
     scorer_kw = {"fmt": fmt, **scorer_kwargs(kw)}
     warned: set[str] = set()
     codes: list[int] = []

@@ -14,6 +14,7 @@ from onnxscore.engine.results import RankResult, _assign_ranks, _finite
 from onnxscore.engine.settings import EDGE_METRIC, LATENCY_METRIC, RankSettings, Task
 from onnxscore.errors import InputError
 from onnxscore.isolate import DEFAULT_TIMEOUT_S
+from onnxscore.proxies import ensemble
 from onnxscore.store import ResultStore
 
 
@@ -50,8 +51,10 @@ def _plan(cands: Sequence[Candidate], store: ResultStore, settings: RankSettings
     return tasks, cached, scores_cached
 
 
-def _collect(cands: Sequence[Candidate], store: ResultStore, settings: RankSettings, skey: str) -> list[dict]:
-    """One output row per candidate, read back from the store."""
+def _collect(cands: Sequence[Candidate], store: ResultStore, settings: RankSettings, skey: str,
+             shown: Sequence[str] | None = None) -> list[dict]:
+    """One output row per candidate, read back from the store, ranked by the first of `shown` (the proxies
+    asked for: an ensemble among them is combined here, over the rows that have a score)."""
     ekey, lkey = settings.edge_key(), settings.latency_key()
     rows = []
     for c in cands:
@@ -102,10 +105,22 @@ def _collect(cands: Sequence[Candidate], store: ResultStore, settings: RankSetti
             errs.append(ev["macs_note"])
         row["status"], row["error"] = status, ("; ".join(errs) or None)
         rows.append(row)
-    _assign_ranks(rows, settings.proxies)
-    first = settings.proxies[0]
+    shown = list(shown or settings.proxies)
+    ensemble.add_to_rows(shown, [r for r in rows if r["status"] in ("ok", "partial")])
+    for r in rows:
+        for p in shown:
+            r.setdefault(p, None)
+    _assign_ranks(rows, shown)
+    first = shown[0]
     rows.sort(key=lambda r: (r[f"{first}_rank"] is None, r[f"{first}_rank"] or 0, r["model"]))
     return rows
+
+
+def shown_proxies(proxies: Sequence[str]) -> list[str]:
+    """The columns of a ranking: the proxies asked for, then the members their ensembles add."""
+    from onnxscore.proxies import registry
+
+    return list(dict.fromkeys([*proxies, *registry.computed(list(proxies))]))
 
 
 def rank(candidates: Sequence[Candidate], settings: RankSettings, *, store: ResultStore | str,
@@ -126,7 +141,8 @@ def rank(candidates: Sequence[Candidate], settings: RankSettings, *, store: Resu
     if timeout_s is not None and not timeout_s >= 0:
         raise InputError(f"--timeout must be 0 (no limit) or a number of seconds (got {timeout_s})")
     proxies = registry.parse(settings.proxies) if settings.score_fn is None else settings.proxies
-    settings = replace(settings, proxies=tuple(proxies))
+    shown = shown_proxies(proxies) if settings.score_fn is None else list(proxies)
+    settings = replace(settings, proxies=tuple(registry.computed(proxies) if settings.score_fn is None else proxies))
     own_store = not isinstance(store, ResultStore)
     st = ResultStore(store) if own_store else store
     t0 = time.perf_counter()
@@ -176,8 +192,8 @@ def rank(candidates: Sequence[Candidate], settings: RankSettings, *, store: Resu
                     ex.run(tasks, on_result)
         finally:
             prog.close()
-        rows = _collect(candidates, st, settings, skey)
-        return RankResult(rows, settings.proxies, settings.latency is not None, scored=counts["scored"],
+        rows = _collect(candidates, st, settings, skey, shown)
+        return RankResult(rows, tuple(shown), settings.latency is not None, scored=counts["scored"],
                           cached=scores_cached, failed=sum(r["status"] == "error" for r in rows),
                           filtered=sum(r["status"] == "filtered" for r in rows),
                           elapsed_s=time.perf_counter() - t0)

@@ -65,6 +65,8 @@ class ProxyContext:
     sigma_params: float | None = None
     threads: int = 0  # onnxruntime intra-op threads for the integer kernels (0: its default, all cores)
     settings: Any = None  # the Scorer's ScoreSettings
+    providers: Any = None  # onnxruntime execution providers, for proxies that make their own runs
+    shared: Any = None  # a dict living for one model's scoring: what a family's proxies compute once
 
 
 def hamming_rows(a: np.ndarray, b: np.ndarray) -> int:

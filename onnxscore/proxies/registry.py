@@ -8,6 +8,10 @@ Needs (the scorer builds one capture plan from the union of the requested proxie
 - "outputs": the model's outputs on the clean batch (arrays)
 - "gradients": computed by the gradient plan (onnxscore.proxies.gradient), never called with data
 - "graph": the model's own ModelProto, no run (structural baselines: layers, flops)
+- "model": the model's own ModelProto; the proxy makes its own runs on the authors' fresh network and
+  random batch (AZ-NAS's components, VKDNW), sharing them between the proxies of one family
+- "ensemble": never called with data: the value combines the scores of `members` over the set of models
+  being ranked with `rule` (onnxscore.proxies.ensemble)
 A proxy with one need gets that need's data as its first argument; with several, a dict need -> data.
 The second argument is the ProxyContext (seed, batch size, params, threads and the proxy's settings).
 """
@@ -18,7 +22,7 @@ from typing import Callable
 
 from onnxscore.errors import ProxyError
 
-NEEDS = ("codes", "paired_codes", "site_values", "outputs", "gradients", "graph")
+NEEDS = ("codes", "paired_codes", "site_values", "outputs", "gradients", "graph", "model", "ensemble")
 GROUPS = ("all", "gradient")  # all: the activation-pattern proxies (and user ones); gradient: the HNAS family
 
 
@@ -32,6 +36,12 @@ class ProxySpec:
     needs: tuple[str, ...] = ("codes",)
     params: tuple[str, ...] = field(default=())  # settings it requires (reg-swap: mu, sigma_params)
     higher_is_better: bool = True
+    members: tuple = ()  # an ensemble's members: proxy names, or tuples of names ranked lexicographically
+    rule: str | None = None  # an ensemble's combination rule (onnxscore.proxies.ensemble.rules)
+
+    @property
+    def is_ensemble(self) -> bool:
+        return "ensemble" in self.needs
 
     @property
     def paired(self) -> bool:
@@ -78,13 +88,22 @@ def register(name: str, description: str, *, needs: tuple[str, ...] | None = Non
     return deco
 
 
+def register_spec(spec: ProxySpec, replace: bool = False) -> None:
+    """Add a ready ProxySpec (ensembles are registered this way); a taken name needs `replace`."""
+    old = _REGISTRY.get(spec.name)
+    if old is not None and not replace and (old.members, old.rule) != (spec.members, spec.rule):
+        raise ProxyError(f"a proxy named '{spec.name}' is already registered; choose another name or pass replace=True")
+    _REGISTRY[spec.name] = spec
+
+
 def unregister(name: str) -> None:
     """Remove a proxy (tests, notebooks); built-ins come back only with a new process."""
     _REGISTRY.pop(name, None)
 
 
 def _load_builtins() -> None:
-    from onnxscore.proxies import epads, flops, gradients, layers, naswot, reg_swap, swap  # noqa: F401  (they register)
+    from onnxscore.proxies import (  # noqa: F401  (they register)
+        aznas_family, ensemble, epads, flops, gradients, layers, naswot, reg_swap, swap, vkdnw_family)
 
 
 def names() -> list[str]:
@@ -124,12 +143,55 @@ def is_structural(name: str) -> bool:
     return get(name).needs == ("graph",)
 
 
+def is_ensemble(name: str) -> bool:
+    return get(name).is_ensemble
+
+
+def runs_itself(name: str) -> bool:
+    """Computed from the model by the proxy's own runs (need "model")."""
+    return "model" in get(name).needs
+
+
 def group(name: str) -> list[str]:
-    """'all': the activation-pattern proxies and user ones (what `all` always meant: neither gradient nor
-    structural); 'gradient': the gradient family."""
+    """'all': the activation-pattern proxies and user ones (what `all` always meant: not gradient,
+    structural, own-run or ensemble); 'gradient': the gradient family."""
     if name == "gradient":
         return [n for n in names() if is_gradient(n)]
-    return [n for n in names() if not is_gradient(n) and not is_structural(n)]
+    return [n for n in names() if not is_gradient(n) and not is_structural(n) and not runs_itself(n)
+            and not is_ensemble(n)]
+
+
+def refuse_ensembles(names_: list[str]) -> None:
+    """Scoring one model: an ensemble has no value there; say why and what to run instead."""
+    ensembles = [n for n in names_ if is_ensemble(n)]
+    if ensembles:
+        raise ProxyError(
+            f"{ensembles[0]} is an ensemble: it ranks each model within a set, so one model has no value; "
+            f"rank several models (onnxscore rank / evaluate / search -p {ensembles[0]}) or score its "
+            f"members: -p {','.join(computed(ensembles))}")
+
+
+def flat_members(name: str) -> list[str]:
+    """An ensemble's member proxies, flattened, in order (a proxy: itself)."""
+    spec = get(name)
+    if not spec.is_ensemble:
+        return [name]
+    out: list[str] = []
+    for m in spec.members:
+        for n in (m if isinstance(m, tuple) else (m,)):
+            if n not in out:
+                out.append(n)
+    return out
+
+
+def computed(names_: list[str]) -> list[str]:
+    """What must be scored per model for `names_`: each proxy, and each ensemble's members instead of it."""
+    out: list[str] = []
+    for name in names_:
+        for n in flat_members(name):
+            if n not in out:
+                out.append(n)
+    return out
 
 
 def explicit(spec) -> list[str]:
