@@ -1,0 +1,188 @@
+"""Ensembles on NAS-Bench-201: choose on a development sample, then report on the protocol samples.
+
+    python bench/ensembles_nb201.py dev        # candidates on 200 dev architectures, CIFAR-10 *validation* acc.
+    python bench/ensembles_nb201.py protocol --datasets cifar10,cifar100,ImageNet16-120 --sample 1000
+    python bench/ensembles_nb201.py report     # markdown tables from the JSON files
+
+The split. Development architectures: rows default_rng(7).permutation(15625) of nb201_accuracies.csv,
+skipping every row of the protocol samples (default_rng(2026).choice(15625, n) for n = 300 and 1,000), first
+200 kept; they are scored against cifar10_valid_acc (the 12-epoch-split validation accuracy, never a test
+column). The candidate ensembles below were written down before the dev run; `dev` ranks them by dev Kendall
+and records the winner, which onnxscore.proxies.ensemble.builtin registers as `ensemble`. `protocol` then
+evaluates the fixed ensembles on the protocol samples (test accuracies, like every README table).
+Every proxy scores the same stores (one per dataset), so reruns are resumable and cost nothing twice.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "bench" / "results"
+DEV_OUT = RESULTS / "ensembles_nb201_dev.json"
+STORE_DIR = Path(os.environ.get("STORE_DIR", "/work/stores"))
+DEV_SEED, DEV_N, PROTOCOL_SEED = 7, 200, 2026
+SINGLES = ["epads", "naswot", "jacov", "flops", "layers", "vkdnw_dim", "vkdnw_entropy",
+           "az_expressivity", "az_progressivity", "az_trainability"]
+V = ("vkdnw_dim", "vkdnw_entropy")
+# name -> (members, rule); fixed before the dev run (see the module docstring)
+CANDIDATES = {
+    "cand_az_epads": (["flops", "az_expressivity", "az_progressivity", "az_trainability", "epads"], "log_rank_sum"),
+    "cand_vkagg_epads": ([V, "az_expressivity", "az_trainability", "flops", "jacov", "epads"], "log_rank_sum"),
+    "cand_all": ([V, "az_expressivity", "az_progressivity", "az_trainability", "flops", "jacov", "epads"],
+                 "log_rank_sum"),
+    "cand_all_naswot": ([V, "az_expressivity", "az_progressivity", "az_trainability", "flops", "jacov", "epads",
+                         "naswot"], "log_rank_sum"),
+    "cand_all_mean": ([V, "az_expressivity", "az_progressivity", "az_trainability", "flops", "jacov", "epads"],
+                      "mean_rank"),
+    "cand_all_z": ([V, "az_expressivity", "az_progressivity", "az_trainability", "flops", "jacov", "epads"],
+                   "zsum"),
+    "cand_vk_az_epads": ([V, "az_expressivity", "az_progressivity", "az_trainability", "epads"], "log_rank_sum"),
+    # without the Fisher spectrum (its cost grows with the number of classes); layers ranks like vkdnw_dim here
+    "cand_cheap": (["layers", "az_expressivity", "az_progressivity", "az_trainability", "flops", "jacov", "epads"],
+                   "log_rank_sum"),
+    "cand_cheap_nojacov": (["layers", "az_expressivity", "az_progressivity", "az_trainability", "flops", "epads"],
+                           "log_rank_sum"),
+}
+# The selection rule, fixed with the list: the highest dev Kendall; any candidate within TIE of it that
+# needs no vkdnw_entropy (the member whose cost grows with the classes) is preferred, fewest members first.
+TIE = 0.005
+PUBLISHED = {"vkdnw_agg": (0.750, 0.753, 0.743), "az_nas": (0.712, 0.696, 0.673), "layers": (0.626, 0.646, 0.623),
+             "flops": (0.623, 0.586, 0.545), "jacov": (0.616, 0.639, 0.602), "naswot": (0.571, 0.607, 0.605),
+             "vkdnw_single": (0.618, 0.634, 0.622)}
+DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
+SETTINGS = dict(batch_size=128, sigma=1.0, batch_seed=2027, noise_seed=0, grad_batch_size=64)
+
+
+def _register_candidates() -> None:
+    from onnxscore.proxies.ensemble import register_ensemble
+
+    for name, (members, rule) in CANDIDATES.items():
+        register_ensemble(name, members, rule, replace=True)
+
+
+def dev_items():
+    """The 200 development architectures with their CIFAR-10 validation accuracy."""
+    import numpy as np
+
+    from onnxscore.evaluation import benchmark_of, sample_rows
+
+    bench = benchmark_of("nb201", "cifar10")
+    items, info = bench.items(None, 0, 0)
+    protocol = set(sample_rows(len(items), 1000, PROTOCOL_SEED)) | set(sample_rows(len(items), 300, PROTOCOL_SEED))
+    rows = list(bench.table(None).values())
+    keep = [int(i) for i in np.random.default_rng(DEV_SEED).permutation(len(items)) if int(i) not in protocol][:DEV_N]
+    out = [replace(items[i], accuracy=float(rows[i]["cifar10_valid_acc"])) for i in keep]
+    info = {**info, "accuracy": "cifar10_valid_acc (validation, never a test column)", "sample": DEV_N,
+            "sample_rule": f"default_rng({DEV_SEED}).permutation(15625) minus the protocol rows "
+                           f"(default_rng({PROTOCOL_SEED}).choice(15625, 300 and 1000)), first {DEV_N}"}
+    return out, info, keep
+
+
+def _meta() -> dict:
+    import onnxruntime
+
+    return {"host": platform.node(), "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "onnxruntime": onnxruntime.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def cmd_dev(args) -> None:
+    from onnxscore.evaluation import run
+
+    _register_candidates()
+    items, info, rows = dev_items()
+    proxies = list(CANDIDATES) + ["az_nas", "vkdnw_agg", "vkdnw_single"] + SINGLES
+    t0 = time.perf_counter()
+    ev = run(items, "cifar10", info, proxies=proxies, store=STORE_DIR / "ensembles-dev-cifar10.sqlite",
+             workers=args.workers, **SETTINGS)
+    results = {p: ev.results[p] for p in ev.results}
+    ranked = sorted(CANDIDATES, key=lambda c: -(results[c]["kendall"] or -1))
+    best = results[ranked[0]]["kendall"]
+    cheap = [c for c in ranked if results[c]["kendall"] >= best - TIE and "vkdnw_entropy" not in str(CANDIDATES[c][0])]
+    if cheap:
+        chosen = min(cheap, key=lambda c: len(CANDIDATES[c][0]))
+        ranked = [chosen] + [c for c in ranked if c != chosen]
+    out = {"meta": {**_meta(), "elapsed_s": round(time.perf_counter() - t0, 1)}, "info": info, "rows": rows,
+           "results": results, "candidates": {k: {"members": [list(m) if isinstance(m, tuple) else m for m in v[0]],
+                                                   "rule": v[1]} for k, v in CANDIDATES.items()},
+           "chosen": ranked[0], "settings": ev.settings}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    DEV_OUT.write_text(json.dumps(out, indent=1, sort_keys=True, default=str) + "\n")
+    for p in proxies:
+        print(f"{p:18s} kendall {results[p]['kendall']:.4f}  spearman {results[p]['spearman']:.4f}")
+    print("chosen:", ranked[0])
+
+
+def cmd_protocol(args) -> None:
+    from onnxscore.evaluation import evaluate_space
+
+    proxies = ["ensemble", "az_nas", "vkdnw_agg", "vkdnw_single"] + SINGLES
+    for ds in args.datasets.split(","):
+        t0 = time.perf_counter()
+        ev = evaluate_space("nb201", ds, sample=args.sample, seed=PROTOCOL_SEED, proxies=proxies,
+                            store=STORE_DIR / f"ensembles-{ds}-{args.sample}.sqlite", workers=args.workers,
+                            **SETTINGS)
+        path = RESULTS / f"ensembles_nb201-{ds}-{args.sample}.json"
+        path.write_text(json.dumps({"meta": {**_meta(), "elapsed_s": round(time.perf_counter() - t0, 1)},
+                                    **ev.to_dict()}, indent=1, sort_keys=True, default=str) + "\n")
+        print(ev.text())
+
+
+def cmd_report(args) -> None:
+    dev = json.loads(DEV_OUT.read_text()) if DEV_OUT.exists() else None
+    lines = []
+    if dev:
+        lines += [f"Development sample: {dev['info']['sample_rule']}; accuracy {dev['info']['accuracy']}.", "",
+                  "| candidate | members | rule | dev Kendall | dev Spearman |", "|---|---|---|---|---|"]
+        for k, v in sorted(dev["candidates"].items(), key=lambda kv: -(dev["results"][kv[0]]["kendall"] or -1)):
+            r = dev["results"][k]
+            mem = ", ".join("(" + ", ".join(m) + ")" if isinstance(m, list) else m for m in v["members"])
+            lines.append(f"| {k}{' (chosen)' if k == dev['chosen'] else ''} | {mem} | {v['rule']} | "
+                         f"{r['kendall']:.3f} | {r['spearman']:.3f} |")
+        lines.append("")
+    for n in (1000, 300):
+        got = {ds: json.loads(p.read_text()) for ds in DATASETS
+               if (p := RESULTS / f"ensembles_nb201-{ds}-{n}.json").exists()}
+        if not got:
+            continue
+        names = next(iter(got.values()))["results"].keys()
+        lines += [f"NAS-Bench-201, {n}-architecture protocol sample (Kendall tau; published in brackets):", "",
+                  "| proxy | " + " | ".join(got) + " |", "|---|" + "---|" * len(got)]
+        for p in names:
+            cells = []
+            for i, ds in enumerate(got):
+                k = got[ds]["results"][p]["kendall"]
+                pub = PUBLISHED.get(p)
+                cells.append(("-" if k is None else f"{k:.3f}") + (f" ({pub[DATASETS.index(ds)]:.3f})" if pub else ""))
+            lines.append(f"| {p} | " + " | ".join(cells) + " |")
+        lines.append("")
+    text = "\n".join(lines)
+    (RESULTS / "ensembles_nb201.md").write_text(text + "\n")
+    print(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("dev")
+    d.add_argument("--workers", type=int, default=2)
+    p = sub.add_parser("protocol")
+    p.add_argument("--datasets", default=",".join(DATASETS))
+    p.add_argument("--sample", type=int, default=1000)
+    p.add_argument("--workers", type=int, default=2)
+    sub.add_parser("report")
+    args = ap.parse_args()
+    {"dev": cmd_dev, "protocol": cmd_protocol, "report": cmd_report}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
