@@ -11,7 +11,6 @@ import math
 from typing import Callable, Sequence
 
 import numpy as np
-from scipy import stats
 
 Values = Sequence[float | None]
 _RULES: dict[str, tuple[Callable, str]] = {}
@@ -51,6 +50,8 @@ def _oriented(values: Values, higher_is_better: bool) -> np.ndarray:
 
 def average_ranks(values: Values, higher_is_better: bool = True) -> np.ndarray:
     """1 = worst, N = best; ties (and the unscored, together) share their mean rank (rankdata 'average')."""
+    from scipy import stats  # imported when an ensemble is combined, not by every worker at start
+
     return stats.rankdata(_oriented(values, higher_is_better), method="average")
 
 
