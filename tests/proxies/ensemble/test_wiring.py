@@ -97,3 +97,19 @@ def test_search_ranks_within_every_candidate_it_has_evaluated(tmp_path):
     assert [ev.score for ev in hist] == pytest.approx(want)
     assert res.score == pytest.approx(max(want))
     assert "every candidate the search has evaluated" in res.settings["ensemble"]["relative_to"]
+
+
+def test_the_cli_takes_an_ensemble_as_a_proxy(tmp_path, capsys):
+    import json
+
+    store, out = str(tmp_path / "c.sqlite"), tmp_path / "rows.json"
+    assert main(["rank", "--space", "nb201", "--sample", "5", "-p", NAME, "--workers", "0", "--store", store,
+                 "--json", str(out)]) == 0
+    assert NAME in capsys.readouterr().out.splitlines()[0]  # the table's first column after the model
+    rows = json.loads(out.read_text())
+    want = combine(NAME, {m: [r[m] for r in rows] for m in ("layers", "flops")})
+    assert [r[NAME] for r in rows] == pytest.approx(want) and want == sorted(want, reverse=True)
+    assert main(["evaluate", "--space", "nb201", "--dataset", "cifar10", "--sample", "6", "-p", NAME,
+                 "--workers", "0", "--store", store, "--json", "-q"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert NAME in ev["results"] and ev["settings"]["ensembles"][NAME]["rule"] == "log_rank_sum"
