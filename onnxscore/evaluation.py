@@ -550,6 +550,7 @@ def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROX
     asked_names = registry.parse(proxies)
     names = registry.computed(asked_names)  # what each model is scored with (an ensemble: its members)
     shown = shown_proxies(asked_names)
+    ensembles = {e: ensemble.describe(e) for e in shown if registry.is_ensemble(e)}
     own = not isinstance(store, ResultStore)
     st = ResultStore(store or DEFAULT_STORE) if own else store
     try:
@@ -577,8 +578,7 @@ def run(items: Sequence[Item], dataset: str, info: dict, *, proxies=DEFAULT_PROX
                     "threads": threads, "store": st.path, "exclude_dead": exclude_dead,
                     "null_rule": NULL_RULE, "metrics": METRIC_NOTES,
                     **({"labels": str(labels), "grad_batch_size": grad_batch_size} if labels is not None else {}),
-                    **({"ensembles": {e: ensemble.describe(e) for e in shown if registry.is_ensemble(e)}}
-                       if any(registry.is_ensemble(e) for e in shown) else {})}
+                    **({"ensembles": ensembles} if ensembles else {})}
         t0 = time.perf_counter()
         try:
             res = rank([it.candidate for it in items], rs, store=st, workers=workers, progress=progress,

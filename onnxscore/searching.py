@@ -266,8 +266,7 @@ class ProxyEvaluator(Evaluator):
         """The ensemble's value of every candidate evaluated so far, relative to all of them."""
         from onnxscore.proxies import ensemble
 
-        known = {id(ev) for ev in self._ranked}
-        self._ranked.extend(ev for ev in new if id(ev) not in known)
+        self._ranked.extend(new)  # each call's candidates are new Evaluated objects
         ensemble.add_to_rows([self.name], self._ranked, get=lambda ev, p: ev.scores.get(p),
                              put=lambda ev, p, v: (setattr(ev, "score", v), ev.scores.__setitem__(p, v)))
 

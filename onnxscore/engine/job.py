@@ -140,9 +140,10 @@ def rank(candidates: Sequence[Candidate], settings: RankSettings, *, store: Resu
         raise InputError("no proxy selected; pass --proxy epads (or naswot, swap, reg-swap)")
     if timeout_s is not None and not timeout_s >= 0:
         raise InputError(f"--timeout must be 0 (no limit) or a number of seconds (got {timeout_s})")
-    proxies = registry.parse(settings.proxies) if settings.score_fn is None else settings.proxies
-    shown = shown_proxies(proxies) if settings.score_fn is None else list(proxies)
-    settings = replace(settings, proxies=tuple(registry.computed(proxies) if settings.score_fn is None else proxies))
+    shown = list(settings.proxies)  # a custom score_fn names its own columns
+    if settings.score_fn is None:  # registered proxies: an ensemble is scored through its members
+        shown = shown_proxies(registry.parse(settings.proxies))
+    settings = replace(settings, proxies=tuple(registry.computed(shown) if settings.score_fn is None else shown))
     own_store = not isinstance(store, ResultStore)
     st = ResultStore(store) if own_store else store
     t0 = time.perf_counter()
