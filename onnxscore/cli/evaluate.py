@@ -10,10 +10,11 @@ from onnxscore.cli.options import legacy_seed_option, scoring_options, timeout_o
 
 @click.command("evaluate")
 @click.argument("csv_path", required=False, type=click.Path(dir_okay=False))
-@click.option("--space", default=None, help="Evaluate a benchmark space with its accuracy table instead of a CSV: nb201.")
+@click.option("--space", default=None, help="Evaluate a benchmark space with its accuracy table instead of a CSV: nb201 or nb101.")
 @click.option("--dataset", default=None,
               help="nb201: cifar10, cifar100 or ImageNet16-120 (test accuracy; ImageNet16-120 uses CIFAR-10 "
-                   "images pooled to 16x16 as stand-ins). With a CSV: a label for the report.")
+                   "images pooled to 16x16 as stand-ins); nb101: cifar10, the default (NASLib's validation "
+                   "accuracy). With a CSV: a label for the report.")
 @click.option("--sample", type=int, default=None,
               help="Rows default_rng(--sample-seed).choice(rows, N, replace=False) of the table or CSV [default: all].")
 @click.option("--sample-seed", type=int, default=2026, show_default=True, help="Seed of --sample.")
@@ -30,7 +31,7 @@ from onnxscore.cli.options import legacy_seed_option, scoring_options, timeout_o
                    "(cifar-10-batches-py folder or cifar-10-python.tar.gz, as Keras/torchvision cache it) "
                    "[default: $ONNXSCORE_DATA, ../shared/data, else the 128 protocol images shipped].")
 @click.option("--accuracies", type=click.Path(dir_okay=False), default=None,
-              help="--space nb201: path of nb201_accuracies.csv [default: the shared data folder].")
+              help="--space: the accuracy table (nb201_accuracies.csv, nb101_zc_naslib.csv) [default: the shared data folder].")
 @click.option("--exclude-dead", is_flag=True,
               help="nb201: leave dead architectures (no cell input-output path) out of the correlations.")
 @click.option("--workers", "-w", type=int, default=None,
@@ -53,7 +54,8 @@ def command(csv_path, space, dataset, sample, sample_seed, legacy_seed, proxy, s
 
     Either CSV_PATH, a CSV of (model path, accuracy) rows for any models you have, or
     --space nb201 --dataset cifar10|cifar100|ImageNet16-120 --sample N --sample-seed S (rows of the
-    NAS-Bench-201 accuracy table). Every model sees the same real-image batch and the same noise.
+    NAS-Bench-201 accuracy table), or --space nb101 (NASLib's 500 NAS-Bench-101 cells, one row per
+    distinct network). Every model sees the same real-image batch and the same noise.
     Scores are cached in the store, so a rerun only scores what is missing; Ctrl-C prints the
     metrics of what was finished. A null score ranks last.
     """
@@ -62,7 +64,8 @@ def command(csv_path, space, dataset, sample, sample_seed, legacy_seed, proxy, s
     from onnxscore.inputs import parse_shape
 
     if bool(csv_path) == bool(space):
-        raise InputError("pass either a CSV of (model path, accuracy) or --space nb201 --dataset D --sample N")
+        raise InputError("pass either a CSV of (model path, accuracy) or --space nb201 --dataset D --sample N "
+                         "(or --space nb101)")
     if space and not dataset:
         from onnxscore.spaces import get_space
 
@@ -73,7 +76,7 @@ def command(csv_path, space, dataset, sample, sample_seed, legacy_seed, proxy, s
     if space:
         ev.benchmark_of(space, dataset)  # a space without an accuracy table is refused before any work
     if accuracies and not space:
-        raise InputError("--accuracies goes with --space nb201; a CSV carries its own accuracies")
+        raise InputError("--accuracies goes with --space; a CSV carries its own accuracies")
     if workers is not None and workers < 0:
         raise InputError(f"--workers must be 0 or more (got {workers})")
     if data and (image_size or images):

@@ -1,0 +1,95 @@
+"""NAS-Bench-101: every proxy and ensemble next to NASLib's precomputed proxies on the same cells.
+
+    python bench/ensembles_nb101.py run              # score the 301 distinct networks (resumable store)
+    python bench/ensembles_nb101.py run --gradient   # also onnxscore's gradient proxies
+    python bench/ensembles_nb101.py report           # the markdown table from the JSON file
+
+The cells are NASLib's 500 NAS-Bench-101 rows (nb101_zc_naslib.csv); rows that prune to the same network
+are one network with the mean of their validation accuracies (onnxscore.spaces.nb101_benchmark), so 301
+networks are ranked. NASLib's columns are averaged over the same rows, then correlated with the same
+accuracies. The ensembles are the ones fixed on NAS-Bench-201's development sample
+(bench/ensembles_nb201.py); nothing here was chosen on NAS-Bench-101.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.ensembles_nb201 import RESULTS, SETTINGS, SINGLES, STORE_DIR, _meta  # noqa: E402
+
+OUT = RESULTS / "ensembles_nb101.json"
+ENSEMBLES = ["ensemble", "az_nas", "vkdnw_agg", "vkdnw_single"]
+GRADIENT = ["fisher", "grad_norm", "grasp", "l2_norm", "plain", "snip", "synflow", "zico"]
+NASLIB = ["flops", "params", "synflow", "jacov", "snip", "grad_norm", "grasp", "fisher", "epe_nas", "l2_norm",
+          "plain"]
+
+
+def naslib_columns(labels: list[str]) -> dict:
+    """{column: [mean of NASLib's value over the CSV rows of each network]} in the order of `labels`
+    (evaluate's "first row:cell" labels)."""
+    from onnxscore.spaces.nb101_benchmark import default_table_path, load_table
+
+    path = default_table_path()
+    raw = list(csv.DictReader(path.open(newline="")))
+    table = load_table(path)
+    by_first = {e["rows"][0]: e for e in table.values()}
+    out = {c: [] for c in NASLIB}
+    for label in labels:
+        rows = by_first[int(label.split(":", 1)[0])]["rows"]
+        for c in NASLIB:
+            vals = [float(raw[r][c]) for r in rows if raw[r].get(c) not in (None, "")]
+            out[c].append(sum(vals) / len(vals) if vals else None)
+    return out
+
+
+def cmd_run(args) -> None:
+    from onnxscore.evaluation import evaluate_space, metrics
+
+    proxies = ENSEMBLES + SINGLES + (GRADIENT if args.gradient else [])
+    t0 = time.perf_counter()
+    ev = evaluate_space("nb101", "cifar10", sample=None, proxies=proxies, workers=args.workers,
+                        store=STORE_DIR / "ensembles-nb101.sqlite", **SETTINGS)
+    labels = [r["label"] for r in ev.rows]
+    accs = [r["accuracy"] for r in ev.rows]
+    naslib = {c: metrics(v, accs) for c, v in naslib_columns(labels).items()}
+    OUT.write_text(json.dumps({"meta": {**_meta(), "elapsed_s": round(time.perf_counter() - t0, 1)},
+                               **ev.to_dict(), "naslib": naslib}, indent=1, sort_keys=True, default=str) + "\n")
+    print(ev.text())
+    cmd_report(args)
+
+
+def cmd_report(args) -> None:
+    got = json.loads(OUT.read_text())
+    ours, naslib = got["results"], got["naslib"]
+    lines = [f"NAS-Bench-101, {got['n']} distinct networks of NASLib's 500 cells (Kendall tau / Spearman rho "
+             "against the mean validation accuracy of each network's rows):", "",
+             "| proxy | onnxscore | NASLib's precomputed column |", "|---|---|---|"]
+    f = lambda r: "-" if not r or r.get("kendall") is None else f"{r['kendall']:.3f} / {r['spearman']:.3f}"  # noqa: E731
+    for p in list(ours) + [c for c in NASLIB if c not in ours]:
+        lines.append(f"| {p} | {f(ours.get(p)) if p in ours else '-'} | {f(naslib.get(p)) if p in naslib else '-'} |")
+    text = "\n".join(lines)
+    (RESULTS / "ensembles_nb101.md").write_text(text + "\n")
+    print(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--workers", type=int, default=2)
+    r.add_argument("--gradient", action="store_true", help="also fisher, grad_norm, grasp, ... (adds their cost)")
+    sub.add_parser("report")
+    args = ap.parse_args()
+    {"run": cmd_run, "report": cmd_report}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
