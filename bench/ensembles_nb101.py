@@ -32,12 +32,12 @@ NASLIB = ["flops", "params", "synflow", "jacov", "snip", "grad_norm", "grasp", "
           "plain"]
 
 
-def naslib_columns(labels: list[str]) -> dict:
+def naslib_columns(labels: list[str], path: Path | None = None) -> dict:
     """{column: [mean of NASLib's value over the CSV rows of each network]} in the order of `labels`
-    (evaluate's "first row:cell" labels)."""
+    (evaluate's "first row:cell" labels); `path`: the CSV [default: the shared data's]."""
     from onnxscore.spaces.nb101_benchmark import default_table_path, load_table
 
-    path = default_table_path()
+    path = Path(path) if path is not None else default_table_path()
     raw = list(csv.DictReader(path.open(newline="")))
     table = load_table(path)
     by_first = {e["rows"][0]: e for e in table.values()}

@@ -1,0 +1,41 @@
+"""bench/ensembles_nb101.py: NASLib's columns are averaged over the rows of each network, in evaluate's order."""
+import csv
+
+import pytest
+
+from bench.ensembles_nb101 import NASLIB, naslib_columns
+
+CELL_A = ("0100000;0010000;0001000;0000100;0000010;0000001;0000000",
+          "input|conv3x3-bn-relu|conv1x1-bn-relu|maxpool3x3|conv3x3-bn-relu|conv3x3-bn-relu|output")
+# vertex 2 is on no input -> output path: it prunes away, so this is the 6-vertex chain, not CELL_A
+CELL_B = ("0100010;0010000;0000000;0000000;0000000;0000001;0000000",
+          "input|conv3x3-bn-relu|conv1x1-bn-relu|maxpool3x3|conv3x3-bn-relu|conv3x3-bn-relu|output")
+CELL_B2 = ("0100010;0010000;0000000;0000000;0000000;0000001;0000000",
+           "input|conv1x1-bn-relu|maxpool3x3|maxpool3x3|conv3x3-bn-relu|conv3x3-bn-relu|output")
+
+
+def _write(path, cells):
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["adjacency", "ops", "val_accuracy"] + NASLIB)
+        for i, (adj, ops) in enumerate(cells):
+            w.writerow([adj, ops, 90 + i] + [10 * i + k for k in range(len(NASLIB))])
+
+
+def test_columns_are_the_mean_over_each_networks_rows(tmp_path):
+    p = tmp_path / "nb101.csv"
+    _write(p, [CELL_A, CELL_B, CELL_A, CELL_B2])
+    from onnxscore.spaces.nb101_benchmark import load_table
+
+    table = load_table(p)
+    assert [e["rows"] for e in table.values()][:1] == [[0, 2]]  # rows 0 and 2 are one network
+    # evaluate labels a network "first row:cell"; the order of the labels is kept, whatever it is
+    firsts = [e["rows"][0] for e in table.values()]
+    labels = [f"{r}:x" for r in reversed(firsts)]
+    cols = naslib_columns(labels, p)
+    by_first = dict(zip(reversed(firsts), range(len(firsts))))
+    k = NASLIB.index("synflow")
+    assert cols["synflow"][by_first[0]] == pytest.approx((0 + 20) / 2 + k)
+    for first in firsts:
+        rows = next(e["rows"] for e in table.values() if e["rows"][0] == first)
+        assert cols["flops"][by_first[first]] == pytest.approx(sum(10 * r for r in rows) / len(rows))
