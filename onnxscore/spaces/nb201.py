@@ -1,9 +1,9 @@
 """NAS-Bench-201 (NATS-Bench TSS): arch strings, closed-form counts and a torch-free ONNX builder.
 
-Layout follows /work/shared/NB201.md sections 2-3 (xautodl `infer.tiny`, C=16, N=5). Initializer names
-are the PyTorch state_dict keys of xautodl's TinyNetwork, so weights map 1:1 onto
-onnxscore.spaces.nb201_torch. Every operation gets its own Relu node (no sharing), BatchNormalization
-keeps training_mode=1 (batch statistics, the proxies' protocol) unless asked otherwise.
+Layout follows xautodl `models/cell_infers/tiny_network.py` (`infer.tiny`, C=16, N=5; the shared
+NB201.md describes it). Initializer names are the PyTorch state_dict keys of xautodl's TinyNetwork, so
+weights map 1:1 onto onnxscore.spaces.nb201_torch. Every operation gets its own Relu node (no sharing),
+BatchNormalization keeps training_mode=1 (batch statistics, the proxies' protocol) unless asked otherwise.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Entropy of the 9 deciles of the eigenvalues of the Fisher matrix F = mean_n (L_n J_n)^T (L_n J_n),
 J the per-sample Jacobian of the logits w.r.t. one scalar (flat index 0) of each of the first
 `max_tensors` parameter tensors, BN in eval mode; `dim` is the number of parameter tensors.
-See /work/notes/issue18_reference.md sections 2-3 for the authors' code this follows."""
+It follows ondratybl/VKDNW NB201/ZeroShotProxy/compute_vkdnw_score.py and NB201/tss_utils.py (the
+README's "AZ-NAS and VKDNW components" section lists the quirks kept)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
