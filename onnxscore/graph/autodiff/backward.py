@@ -6,6 +6,7 @@ from collections.abc import Iterable
 import onnx
 from onnx import helper
 
+from onnxscore.graph.autodiff import standardize
 from onnxscore.graph.autodiff.emitter import FLOAT_TYPES, Emitter, tensor_types
 from onnxscore.graph.autodiff.registry import NO_GRADIENT, AutodiffError, rule_for
 from onnxscore.graph.view import GraphView, all_names, fresh_prefix
@@ -44,9 +45,16 @@ def _total(em: Emitter, contrib: dict[str, list[str]], name: str) -> str:
 
 
 def backprop(em: Emitter, nodes: list[onnx.NodeProto], contrib: dict[str, list[str]]) -> None:
-    """Apply each node's rule, last node first, adding its input gradients to `contrib` (in place)."""
+    """Apply each node's rule, last node first, adding its input gradients to `contrib` (in place).
+    A standardisation (x - mean) / std sends its gradient straight to x in closed form (standardize.py)."""
+    closed = standardize.find(em, nodes)
     for node in reversed(nodes):
         if not any(o in contrib for o in node.output if o):
+            continue
+        if node.output[0] in closed:
+            s = closed[node.output[0]]
+            if em.needs(s.x):
+                contrib.setdefault(s.x, []).append(standardize.gradient(em, s, _total(em, contrib, s.norm)))
             continue
         grads = [_total(em, contrib, o) if o in contrib else None for o in node.output]
         results = rule_for(node)(em, node, grads)

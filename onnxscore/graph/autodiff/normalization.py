@@ -7,16 +7,8 @@ from __future__ import annotations
 
 from onnxscore.graph.autodiff.backward import differentiate
 from onnxscore.graph.autodiff.registry import unsupported, vjp
+from onnxscore.graph.autodiff.standardize import mean
 from onnxscore.graph.view import attr
-
-
-def _mean(em, x, axes, dims):
-    """ReduceMean over `axes` (keepdims) in the form the model's opset wants."""
-    if em.opset >= 18:
-        out = em.op("ReduceMean", [x, em.ints(axes)], keepdims=1)
-    else:
-        out = em.op("ReduceMean", [x], axes=axes, keepdims=1)
-    return em.declare(out, em.dtype(x), [1 if i in axes else d for i, d in enumerate(dims)])
 
 
 def _same(em, out, like):
@@ -33,9 +25,9 @@ def layer_norm(em, node, grads):
     dims = em.dims(x)
     axes = list(range(attr(node, "axis", -1) % rank, rank))
     start = len(em.nodes)
-    mean = _mean(em, x, axes, dims)
-    centred = _same(em, em.op("Sub", [x, mean]), x)
-    var = _mean(em, _same(em, em.op("Mul", [centred, centred]), x), axes, dims)
+    mu = mean(em, x, axes, dims)
+    centred = _same(em, em.op("Sub", [x, mu]), x)
+    var = mean(em, _same(em, em.op("Mul", [centred, centred]), x), axes, dims)
     std = em.op("Sqrt", [em.op("Add", [var, em.scalar(attr(node, "epsilon", 1e-5), x)])])
     for t in em.nodes[-2:]:
         em.declare(t.output[0], em.dtype(x), em.dims(var))
