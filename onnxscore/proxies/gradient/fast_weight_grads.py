@@ -53,7 +53,9 @@ def _emit(w: Writer, node: onnx.NodeProto, p: dict) -> None:
         windows.append(w.op("Reshape", [win, w.ints([1, xd[0], group, taps])]))
     q_count, f_group = len(windows), wd[0] // group
     cols = w.op("Concat", windows, axis=0) if q_count > 1 else windows[0]  # [Q, B, G, CHg*K]
-    cols = w.op("Reshape", [w.op("Transpose", [cols], perm=[2, 0, 1, 3]), w.ints([group, q_count * xd[0], taps])])
+    if group > 1:  # [Q, B, G, taps] -> [G, Q, B, taps]; with one group that is a reshape, not a copy
+        cols = w.op("Transpose", [cols], perm=[2, 0, 1, 3])
+    cols = w.op("Reshape", [cols, w.ints([group, q_count * xd[0], taps])])
     filt = w.op("Transpose", [w.op("Reshape", [node.input[1], w.ints([group, f_group, taps])])], perm=[0, 2, 1])
     y = w.op("Reshape", [w.op("MatMul", [cols, filt]), w.ints([group, q_count, xd[0], f_group])])
     y = w.op("Reshape", [w.op("Transpose", [y], perm=[2, 0, 3, 1]), w.ints([xd[0], wd[0]] + out)])
