@@ -27,7 +27,9 @@ from bench.ensembles_nb201 import RESULTS, SETTINGS, SINGLES, STORE_DIR, _meta  
 
 OUT = RESULTS / "ensembles_nb101.json"
 ENSEMBLES = ["ensemble", "az_nas", "vkdnw_agg", "vkdnw_single"]
-GRADIENT = ["fisher", "grad_norm", "grasp", "l2_norm", "plain", "snip", "synflow", "zico"]
+ACTIVATION = ["swap"]  # epads and naswot are among the singles
+# ntk_cond is left out: one backward pass per sample, on 128-channel networks the costliest proxy by far
+GRADIENT = ["fisher", "grad_norm", "grasp", "l2_norm", "ntk_trace", "plain", "snip", "synflow", "zico"]
 NASLIB = ["flops", "params", "synflow", "jacov", "snip", "grad_norm", "grasp", "fisher", "epe_nas", "l2_norm",
           "plain"]
 
@@ -53,7 +55,7 @@ def naslib_columns(labels: list[str], path: Path | None = None) -> dict:
 def cmd_run(args) -> None:
     from onnxscore.evaluation import evaluate_space, metrics
 
-    proxies = ENSEMBLES + SINGLES + (GRADIENT if args.gradient else [])
+    proxies = ENSEMBLES + SINGLES + ACTIVATION + (GRADIENT if args.gradient else [])
     t0 = time.perf_counter()
     ev = evaluate_space("nb101", "cifar10", sample=None, proxies=proxies, workers=args.workers,
                         store=STORE_DIR / "ensembles-nb101.sqlite", **SETTINGS)
