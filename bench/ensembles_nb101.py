@@ -3,6 +3,7 @@
     python bench/ensembles_nb101.py run              # score the 301 distinct networks (resumable store)
     python bench/ensembles_nb101.py run --gradient   # also onnxscore's gradient proxies
     python bench/ensembles_nb101.py report           # the markdown table from the JSON file
+    python bench/ensembles_nb101.py naslib           # NASLib's columns alone (no scoring) and the networks' MACs
 
 The cells are NASLib's 500 NAS-Bench-101 rows (nb101_zc_naslib.csv); rows that prune to the same network
 are one network with the mean of their validation accuracies (onnxscore.spaces.nb101_benchmark), so 301
@@ -68,6 +69,28 @@ def cmd_run(args) -> None:
     cmd_report(args)
 
 
+def cmd_naslib(args) -> None:
+    """NASLib's columns on the 301 networks, and the median MACs of these and of NB201's protocol sample."""
+    import numpy as np
+
+    from onnxscore.evaluation import benchmark_of, metrics, sample_rows
+    from onnxscore.spaces import get_space
+    from onnxscore.spaces.nb101_benchmark import load_table
+
+    table = load_table()
+    labels = [f"{e['rows'][0]}:{e['encoding']}" for e in table.values()]
+    accs = [e["accuracy"] for e in table.values()]
+    for c, v in naslib_columns(labels).items():
+        r = metrics(v, accs)
+        print(f"{c:10s} kendall {r['kendall']:.3f}  spearman {r['spearman']:.3f}")
+    nb101, nb201 = get_space("nb101"), get_space("nb201")
+    m101 = [nb101.macs(nb101.from_str(e["encoding"])) for e in table.values()]
+    archs = list(benchmark_of("nb201", "cifar10").table(None))  # the accuracy table's rows, in order
+    m201 = [nb201.macs(archs[int(i)]) for i in sample_rows(len(archs), 1000, 2026)]
+    print(f"median MACs per image: NB101 {np.median(m101) / 1e6:.1f} M ({len(m101)} networks), "
+          f"NB201 {np.median(m201) / 1e6:.1f} M (the 1,000 protocol sample)")
+
+
 def cmd_report(args) -> None:
     got = json.loads(OUT.read_text())
     ours, naslib = got["results"], got["naslib"]
@@ -89,8 +112,9 @@ def main() -> None:
     r.add_argument("--workers", type=int, default=2)
     r.add_argument("--gradient", action="store_true", help="also fisher, grad_norm, grasp, ... (adds their cost)")
     sub.add_parser("report")
+    sub.add_parser("naslib")
     args = ap.parse_args()
-    {"run": cmd_run, "report": cmd_report}[args.cmd](args)
+    {"run": cmd_run, "report": cmd_report, "naslib": cmd_naslib}[args.cmd](args)
 
 
 if __name__ == "__main__":
