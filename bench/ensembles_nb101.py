@@ -97,7 +97,9 @@ def cmd_report(args) -> None:
     lines = [f"NAS-Bench-101, {got['n']} distinct networks of NASLib's 500 cells (Kendall tau / Spearman rho "
              "against the mean validation accuracy of each network's rows):", "",
              "| proxy | onnxscore | NASLib's precomputed column |", "|---|---|---|"]
-    f = lambda r: "-" if not r or r.get("kendall") is None else f"{r['kendall']:.3f} / {r['spearman']:.3f}"  # noqa: E731
+
+    def f(r):
+        return "-" if not r or r.get("kendall") is None else f"{r['kendall']:.3f} / {r['spearman']:.3f}"
     for p in list(ours) + [c for c in NASLIB if c not in ours]:
         lines.append(f"| {p} | {f(ours.get(p)) if p in ours else '-'} | {f(naslib.get(p)) if p in naslib else '-'} |")
     text = "\n".join(lines)

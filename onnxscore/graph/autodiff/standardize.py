@@ -16,6 +16,7 @@ import onnx
 from onnx import numpy_helper
 
 from onnxscore.graph.autodiff.reduce import reduced_axes
+from onnxscore.graph.autodiff.registry import AutodiffError
 from onnxscore.graph.view import attr
 
 
@@ -42,7 +43,7 @@ def _keepdims_mean_axes(em, node) -> tuple[int, ...] | None:
         return None
     try:
         axes = reduced_axes(em, node)
-    except Exception:  # noqa: BLE001 - rank unknown: not a pattern we can use
+    except AutodiffError:  # rank unknown, or axes computed at run time without keepdims
         return None
     return tuple(axes) if axes else None  # None: reduces nothing; []: axes known only at run time
 
