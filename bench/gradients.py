@@ -71,11 +71,14 @@ def nb201_rows(n: int, b: int, threads: int) -> list[dict]:
     return rows
 
 
-def resnet50_child(model_path: str, b: int, proxies: list[str]) -> dict:
+def resnet50_child(model_path: str, b: int, proxies: list[str], bn_backward: str = "closed") -> dict:
     import numpy as np
     import onnx
 
     from onnxscore.proxies.gradient import GradientPlan
+    if bn_backward == "op-by-op":  # the form before graph/autodiff/standardize.py, for a before/after row
+        from onnxscore.graph.autodiff import standardize
+        standardize.find = lambda em, nodes: {}
     model = onnx.load(model_path)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((b, 3, 224, 224)).astype(np.float32)
@@ -85,7 +88,8 @@ def resnet50_child(model_path: str, b: int, proxies: list[str]) -> dict:
     scores = plan.scores()
     return {"proxies": ",".join(proxies), "wall_s": round(time.perf_counter() - t, 1), "runs": plan.runner.runs,
             "vmhwm_mb": round(C.vm_kb("VmHWM") / 1024, 1),
-            "null": {k: v.reason for k, v in scores.items() if v.value is None}}
+            "null": {k: v.reason for k, v in scores.items() if v.value is None},
+            "scores": {k: v.value for k, v in scores.items()}}
 
 
 def main(argv=None) -> int:
@@ -96,12 +100,14 @@ def main(argv=None) -> int:
     ap.add_argument("--resnet50", default=None, help="ONNX file for the peak-memory row (samples/make_resnet50.py)")
     ap.add_argument("--resnet50-proxies", default="all-but-ntk_cond",
                     help="comma list, or all-but-ntk_cond (ntk_cond is N backward passes of ResNet-50)")
+    ap.add_argument("--bn-backward", choices=["closed", "op-by-op"], default="closed",
+                    help="ResNet-50 row: BN's gradient in closed form (onnxscore's) or op by op (the form before it)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--name", default="gradients")
     a = ap.parse_args(argv)
     C.limit_blas_threads(a.threads)
     if a.child:
-        print(json.dumps(resnet50_child(a.resnet50, a.batch_size, a.child.split(","))))
+        print(json.dumps(resnet50_child(a.resnet50, a.batch_size, a.child.split(","), a.bn_backward)))
         return 0
     info = C.machine(a.threads)
     print(C.machine_line(info))
@@ -112,7 +118,8 @@ def main(argv=None) -> int:
         proxies = [p for p in names() if p != "ntk_cond"] if a.resnet50_proxies == "all-but-ntk_cond" \
             else a.resnet50_proxies.split(",")
         memory = C.run_child([str(Path(__file__).resolve()), "--child", ",".join(proxies), "--resnet50", a.resnet50,
-                              "--batch-size", str(a.batch_size), "--threads", str(a.threads)], timeout=3600)
+                              "--batch-size", str(a.batch_size), "--threads", str(a.threads),
+                              "--bn-backward", a.bn_backward], timeout=3600)
         memory["peak_mb"] = max(memory["vmhwm_mb"], memory["ru_maxrss_mb"])
         print(json.dumps(memory), flush=True)
     md = [f"Gradient proxies, onnxscore (one plan per model) vs PyTorch (one autograd run per proxy), "
@@ -124,9 +131,10 @@ def main(argv=None) -> int:
             ["architecture", "ours, 10 (s)", "torch, 10 (s)", "x", "ours, ntk_cond (s)", "torch, ntk_cond (s)", "x",
              "ours, all 11 (s)", "torch, all 11 (s)", f"x (target {TARGET})", "max rel. diff"]))
     if memory:
-        md.append(f"\nResNet-50-shaped net, 224x224, B = {a.batch_size}, {memory['proxies']}: peak RSS "
+        md.append(f"\nResNet-50-shaped net, 224x224, B = {a.batch_size}, {memory['proxies']}, BN backward "
+                  f"{a.bn_backward}: peak RSS "
                   f"{memory['peak_mb'] / 1024:.2f} GiB, {memory['wall_s']} s, {memory['runs']} onnxruntime runs; "
-                  f"null: {memory['null'] or 'none'}\n")
+                  f"null: {memory['null'] or 'none'}; scores: {memory['scores']}\n")
     text = "\n".join(md) + "\n"
     print("\n" + text)
     C.save(a.name, {"machine": info, "command": C.command_line(), "batch_size": a.batch_size, "rows": rows,
