@@ -10,7 +10,8 @@ from onnxscore.cli.options import legacy_seed_option, scoring_options, timeout_o
 
 @click.command("evaluate")
 @click.argument("csv_path", required=False, type=click.Path(dir_okay=False))
-@click.option("--space", default=None, help="Evaluate a benchmark space with its accuracy table instead of a CSV: nb201 or nb101.")
+@click.option("--space", default=None,
+              help="Evaluate a benchmark space with its accuracy table instead of a CSV: nb201 or nb101.")
 @click.option("--dataset", default=None,
               help="nb201: cifar10, cifar100 or ImageNet16-120 (test accuracy; ImageNet16-120 uses CIFAR-10 "
                    "images pooled to 16x16 as stand-ins); nb101: cifar10, the default (NASLib's validation "
@@ -31,7 +32,8 @@ from onnxscore.cli.options import legacy_seed_option, scoring_options, timeout_o
                    "(cifar-10-batches-py folder or cifar-10-python.tar.gz, as Keras/torchvision cache it) "
                    "[default: $ONNXSCORE_DATA, ../shared/data, else the 128 protocol images shipped].")
 @click.option("--accuracies", type=click.Path(dir_okay=False), default=None,
-              help="--space: the accuracy table (nb201_accuracies.csv, nb101_zc_naslib.csv) [default: the shared data folder].")
+              help="--space: the accuracy table (nb201_accuracies.csv, nb101_zc_naslib.csv) "
+                   "[default: the shared data folder].")
 @click.option("--exclude-dead", is_flag=True,
               help="nb201: leave dead architectures (no cell input-output path) out of the correlations.")
 @click.option("--workers", "-w", type=int, default=None,
