@@ -260,3 +260,31 @@ def test_non_finite_external_weights_are_refused(tmp_path):
     onnx.save(m, tmp_path / "m.onnx", save_as_external_data=True, location="m.data", size_threshold=0)
     with pytest.raises(InputError, match="weight 'w2' holds 1 NaN"):
         onnxscore.score(str(tmp_path / "m.onnx"), batch_size=8)
+
+
+def test_a_bad_weight_among_many_small_ones_is_named():
+    """The pooled check (one pass over every small weight) still names the tensor that holds the NaN."""
+    from onnxscore.graph import validate
+
+    m = ConvNet().onnx()
+    for k in range(40):
+        m.graph.initializer.append(numpy_helper.from_array(np.ones(3, np.float32), f"extra{k}"))
+        m.graph.node.append(helper.make_node("Identity", [f"extra{k}"], [f"copy{k}"]))
+    validate.check_finite_weights(m)  # all finite
+    bad = np.ones(3, np.float32)
+    bad[1] = np.inf
+    m.graph.initializer[-7].CopyFrom(numpy_helper.from_array(bad, "extra33"))
+    with pytest.raises(InputError, match="weight 'extra33' holds 1 NaN or infinite value"):
+        validate.check_finite_weights(m)
+
+
+def test_a_bad_weight_in_a_large_tensor_is_named():
+    from onnxscore.graph import validate
+
+    m = ConvNet().onnx()
+    big = np.zeros(validate.POOLED_MAX + 5, np.float32)
+    big[-1] = np.nan
+    m.graph.initializer.append(numpy_helper.from_array(big, "big"))
+    m.graph.node.append(helper.make_node("Identity", ["big"], ["big_copy"]))
+    with pytest.raises(InputError, match="weight 'big' holds 1 NaN or infinite value"):
+        validate.check_finite_weights(m)

@@ -20,6 +20,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from onnxscore.graph.view import subgraphs
+
 MOMENTS_KEY = "onnxscore.bn_moments"
 
 
@@ -81,9 +83,8 @@ def _drop_dead(model: onnx.ModelProto) -> None:
 def _subgraph_reads(node: onnx.NodeProto) -> set[str]:
     """Every tensor name read inside the node's subgraphs (If/Loop/Scan bodies may read outer tensors)."""
     reads: set[str] = set()
-    for a in node.attribute:
-        for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
-            for n in g.node:
+    for g in subgraphs(node):
+        for n in g.node:
                 reads.update(i for i in n.input if i)
                 reads |= _subgraph_reads(n)
     return reads

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from onnxscore.graph.view import GraphView
+from onnxscore.graph.view import GraphView, subgraphs
 
 SOURCE_KEY = "onnxscore.trainable_params"  # the source framework's trainable parameter count
 GRAPH_KEY = "onnxscore.graph_params"  # the graph count when SOURCE_KEY was recorded (staleness check)
@@ -37,9 +37,8 @@ def _read_names(graph: onnx.GraphProto) -> set[str]:
     names = {o.name for o in graph.output}
     for n in graph.node:
         names.update(n.input)
-        for a in n.attribute:
-            for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
-                names |= _read_names(g)
+        for g in subgraphs(n):
+            names |= _read_names(g)
     return names
 
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from onnxscore.errors import ProxyError
 from onnxscore.graph.patterns import find_regions
-from onnxscore.graph.view import GraphView, attr
+from onnxscore.graph.view import GraphView, attr, subgraphs
 
 # The paper's sites (ReLU family). The code of a unit is 1[pre-activation > 0]; for these ops the
 # output is > 0 exactly when the input is, so the output is binarised (this keeps Conv+Relu fusion).
@@ -107,11 +107,10 @@ def count_by_op(sites: list[Site]) -> str:
 def _subgraph_reads(node) -> list[str]:
     """Tensors read inside a node's If/Loop/Scan bodies (outer-scope values among them)."""
     names = []
-    for a in node.attribute:
-        for g in ([a.g] if a.HasField("g") else list(a.graphs)):
-            for n in g.node:
-                names.extend(n.input)
-                names.extend(_subgraph_reads(n))
+    for g in subgraphs(node):
+        for n in g.node:
+            names.extend(n.input)
+            names.extend(_subgraph_reads(n))
     return names
 
 
@@ -122,7 +121,7 @@ def input_dependent(view: GraphView, source: str) -> set[str]:
     authors' code (constant codes, but one row per sample)."""
     readers = {t: list(c) for t, c in view.consumers.items()}
     for i, node in enumerate(view.graph.node):
-        if any(a.HasField("g") or len(a.graphs) for a in node.attribute):
+        if subgraphs(node):
             for t in set(_subgraph_reads(node)):
                 readers.setdefault(t, []).append(i)
     dep, todo, seen = {source}, [source], set()
@@ -186,11 +185,9 @@ def subgraph_activations(view: GraphView) -> int:
     def walk(graph):
         nonlocal count
         for n in graph.node:
-            for a in n.attribute:
-                subs = [a.g] if a.HasField("g") else list(a.graphs)
-                for g in subs:
-                    count += sum(m.op_type in PAPER_OPS for m in g.node)
-                    walk(g)
+            for g in subgraphs(n):
+                count += sum(m.op_type in PAPER_OPS for m in g.node)
+                walk(g)
 
     walk(view.graph)
     return count

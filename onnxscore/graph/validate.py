@@ -10,6 +10,7 @@ import onnx
 from onnx import TensorProto
 
 from onnxscore.errors import InputError
+from onnxscore.graph.view import subgraphs
 
 _FLOAT_VIEWS = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64, TensorProto.FLOAT16: np.float16}
 
@@ -18,9 +19,8 @@ def _graphs(graph: onnx.GraphProto):
     """The graph and every If/Loop/Scan body inside it."""
     yield graph
     for n in graph.node:
-        for a in n.attribute:
-            for g in ([a.g] if a.HasField("g") else list(a.graphs)):
-                yield from _graphs(g)
+        for g in subgraphs(n):
+            yield from _graphs(g)
 
 
 def check_names(model: onnx.ModelProto) -> None:
@@ -98,12 +98,31 @@ def _weights(model: onnx.ModelProto, base_dir: str | None):
                     yield n.output[0], np.asarray(list(a.floats), np.float32)
 
 
+POOLED_MAX = 1 << 18  # elements: larger tensors are checked on their own, never copied
+
+
 def check_finite_weights(model: onnx.ModelProto, base_dir: str | None = None) -> None:
-    """Refuse NaN or infinite values in the float initializers and Constant nodes the graph reads."""
+    """Refuse NaN or infinite values in the float initializers and Constant nodes the graph reads.
+    Small in-memory weights of one type are checked in one pass over their concatenation (a model has
+    thousands of small tensors); only when that finds a bad value are they looked at one by one."""
+    pooled: dict[np.dtype, list] = {}
     for name, values in _weights(model, base_dir):
-        bad = _bad_count(values) if values is not None else 0
-        if bad:
-            raise InputError(
-                f"weight '{name}' holds {bad} NaN or infinite value(s) of {values.size}; NaN weights make "
-                "every activation NaN: re-export the model with finite weights"
-            )
+        if values is None:
+            continue
+        if isinstance(values, np.memmap) or values.size > POOLED_MAX:
+            _raise_if_bad(name, values)
+        else:
+            pooled.setdefault(values.dtype, []).append((name, values))
+    for group in pooled.values():
+        if _bad_count(np.concatenate([v for _, v in group])):
+            for name, values in group:
+                _raise_if_bad(name, values)
+
+
+def _raise_if_bad(name: str, values: np.ndarray) -> None:
+    bad = _bad_count(values)
+    if bad:
+        raise InputError(
+            f"weight '{name}' holds {bad} NaN or infinite value(s) of {values.size}; NaN weights make "
+            "every activation NaN: re-export the model with finite weights"
+        )

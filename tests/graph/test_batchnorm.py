@@ -151,3 +151,48 @@ def test_lean_form_keeps_an_affine_the_caller_can_feed():
     model.graph.input.append(helper.make_tensor_value_info("s", TensorProto.FLOAT, [4]))
     use_batch_statistics(model, form="lean")
     assert _ops(model).count("Mul") == 2 and _ops(model).count("Add") == 1  # x*x and the scale; eps only
+
+
+def _two_bn_chain(opset: int) -> onnx.ModelProto:
+    """x -> BN -> BN, both with PyTorch's default init and epsilon."""
+    inits, nodes = [], []
+    for k in range(2):
+        inits += [numpy_helper.from_array(a, f"{n}{k}") for a, n in (
+            (np.ones(4, np.float32), "s"), (np.zeros(4, np.float32), "b"),
+            (np.zeros(4, np.float32), "m"), (np.ones(4, np.float32), "v"))]
+        nodes.append(helper.make_node("BatchNormalization", ["x" if k == 0 else "y0", f"s{k}", f"b{k}", f"m{k}", f"v{k}"],
+                                      [f"y{k}"], epsilon=1e-5))
+    return make_model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 5, 5])],
+                      [helper.make_tensor_value_info("y1", TensorProto.FLOAT, ["N", 4, 5, 5])], inits, opset)
+
+
+@pytest.mark.parametrize("opset", [17, 18])
+@pytest.mark.parametrize("form", ["arithmetic", "lean"])
+def test_nodes_of_one_model_share_their_constants(opset, form):
+    """One epsilon (and, at opset 18, one axes tensor) serves every BN of a model: fewer initializers to
+    build and load, the same values, so the outputs are those of two separately rewritten BNs."""
+    model = _two_bn_chain(opset)
+    assert use_batch_statistics(model, form=form) == 2
+    onnx.checker.check_model(model)
+    added = [t.name for t in model.graph.initializer if "__onnxscore_bn" in t.name]
+    assert sum(n.endswith("_eps") for n in added) == 1
+    assert sum(n.endswith("_axes") for n in added) == (1 if opset >= 18 else 0)
+    x = (np.random.default_rng(2).standard_normal((6, 4, 5, 5)) * 2 + 1).astype(np.float32)
+    once = bn_batch(x.astype(np.float64), np.ones(4), np.zeros(4), eps=1e-5)
+    np.testing.assert_allclose(_run_out(model, x, "y1"), bn_batch(once, np.ones(4), np.zeros(4), eps=1e-5),
+                               atol=2e-5)
+
+
+def _run_out(model, x, name):
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run([name], {"x": x})[0]
+
+
+def test_a_taken_prefix_gets_a_fresh_one():
+    """A model that already has a tensor named like the rewrite's own keeps it: the new ones are renamed."""
+    model = _two_bn_chain(17)
+    model.graph.initializer.append(numpy_helper.from_array(np.zeros(1, np.float32), "y0__onnxscore_bn_mean"))
+    use_batch_statistics(model)
+    names = [o for n in model.graph.node for o in n.output]
+    assert "y0__onnxscore_bn_mean" not in names
+    assert any(n.startswith("y0__onnxscore_bn1_") and n.endswith("mean") for n in names)

@@ -13,6 +13,8 @@ from typing import Callable
 
 import onnx
 
+from onnxscore.graph.view import subgraphs
+
 REWRITES: dict[str, Callable[[onnx.ModelProto], int]] = {}
 
 
@@ -30,9 +32,8 @@ def all_nodes(graph: onnx.GraphProto):
     """Nodes of `graph` and of every If/Loop/Scan body inside it."""
     for node in graph.node:
         yield node
-        for a in node.attribute:
-            for g in ([a.g] if a.HasField("g") else list(a.graphs)):
-                yield from all_nodes(g)
+        for g in subgraphs(node):
+            yield from all_nodes(g)
 
 
 def apply(model: onnx.ModelProto, *names: str) -> dict[str, int]:
