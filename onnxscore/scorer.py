@@ -27,7 +27,7 @@ from onnxscore.inputs import (InputSpec, input_spec, load_data, make_batch_dynam
                               other_inputs, random_batch)
 from onnxscore.loaders import LoadedModel, load_model
 from onnxscore.proxies import registry
-from onnxscore.proxies.codes import ProxyContext, SiteCodes
+from onnxscore.proxies.codes import ProxyContext, SiteCodes, parallel_map
 from onnxscore.proxies.fresh import PROTOCOL as FRESH_PROTOCOL
 from onnxscore.proxies.swap import saturation_warning
 from onnxscore import runtime, validation
@@ -327,7 +327,9 @@ class Scorer:
                 )
         with self._phase(f"pack_{rows}"):
             if prep.packed_units is None:
-                codes = [SiteCodes.from_bool(name, arr, keep_dense) for name, arr in zip(prep.site_outputs, outs)]
+                codes = parallel_map(lambda pair: SiteCodes.from_bool(*pair, keep_dense=keep_dense),
+                                     list(zip(prep.site_outputs, outs)), self.threads,
+                                     0 if keep_dense else sum(a.nbytes for a in outs))
             else:
                 codes = [SiteCodes(name, arr, units, conv) for name, arr, units, conv
                          in zip(prep.site_outputs, outs, prep.packed_units, prep.conv)]

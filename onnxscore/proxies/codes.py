@@ -1,10 +1,15 @@
 """Binary activation codes of one forward pass, bit-packed per site (1 bit per unit and sample)."""
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
+PARALLEL_MIN_BYTES = 8 << 20  # below this, starting threads costs more than they save
 
 
 class SiteCodes:
@@ -69,6 +74,22 @@ class ProxyContext:
     shared: Any = None  # a dict living for one model's scoring: what a family's proxies compute once
 
 
+def parallel_map(fn: Callable[[Any], T], items: Sequence, threads: int, nbytes: int) -> list[T]:
+    """[fn(i) for i in items], on up to `threads` threads (0: every core) when the work reads at least
+    PARALLEL_MIN_BYTES: np.packbits releases the GIL, so the sites of one forward pack on both cores of
+    a 2-core host (NB201 net, 2B codes: 27 -> 22 ms; ePADS's popcounts gained nothing this way). The pool
+    lives for this call only: an idle thread left behind would make forking unsafe (isolate.fork_is_safe)."""
+    workers = min(threads or os.cpu_count() or 1, len(items))
+    if workers < 2 or nbytes < PARALLEL_MIN_BYTES:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(workers, thread_name_prefix="onnxscore-codes") as pool:
+        return list(pool.map(fn, items))
+
+
 def hamming_rows(a: np.ndarray, b: np.ndarray) -> int:
-    """Total Hamming distance between matching rows of two packed arrays (int64)."""
-    return int(np.bitwise_count(np.bitwise_xor(a, b)).sum(dtype=np.int64))
+    """Total Hamming distance between matching rows of two packed arrays (int64). The XOR is one
+    contiguous buffer, counted 64 bits at a time (one popcount per word, not per byte: 8x fewer)."""
+    x = np.bitwise_xor(a, b).reshape(-1)
+    whole = x.size - x.size % 8
+    return int(np.bitwise_count(x[:whole].view(np.uint64)).sum(dtype=np.int64)
+               + np.bitwise_count(x[whole:]).sum(dtype=np.int64))
