@@ -85,8 +85,8 @@ def _subgraph_reads(node: onnx.NodeProto) -> set[str]:
     reads: set[str] = set()
     for g in subgraphs(node):
         for n in g.node:
-                reads.update(i for i in n.input if i)
-                reads |= _subgraph_reads(n)
+            reads.update(i for i in n.input if i)
+            reads |= _subgraph_reads(n)
     return reads
 
 

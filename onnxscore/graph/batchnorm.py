@@ -125,8 +125,8 @@ def use_batch_statistics(model: onnx.ModelProto, only_training_mode: bool = Fals
     "arithmetic", is the one onnxscore.graph.autodiff differentiates.
     """
     decompose = FORMS[form] if isinstance(form, str) else form
-    if decompose in (_decompose, _decompose_lean):  # per model, not per node: one initializer lookup,
-        decompose = functools.partial(decompose, constants=_constants(model), shared={})  # one eps, ...
+    if decompose in (_decompose, _decompose_lean):  # once per model: the initializer lookup, shared constants
+        decompose = functools.partial(decompose, constants=_constants(model), shared={})
     view = GraphView(model)
 
     def selected(n):
