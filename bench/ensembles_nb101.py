@@ -2,6 +2,7 @@
 
     python bench/ensembles_nb101.py run              # score the 301 distinct networks (resumable store)
     python bench/ensembles_nb101.py run --gradient   # also onnxscore's gradient proxies
+    python bench/ensembles_nb101.py run --only-gradient   # just those, merged into the JSON of an earlier run
     python bench/ensembles_nb101.py report           # the markdown table from the JSON file
     python bench/ensembles_nb101.py naslib           # NASLib's columns alone (no scoring) and the networks' MACs
 
@@ -53,18 +54,51 @@ def naslib_columns(labels: list[str], path: Path | None = None) -> dict:
     return out
 
 
+def _rows(ev, proxies) -> list[dict]:
+    """Per network: its label, accuracy and each proxy's score (None: null), so a table can be rechecked."""
+    return [{"label": r["label"], "accuracy": r["accuracy"], "scores": {p: r["scores"].get(p) for p in proxies}}
+            for r in ev.rows]
+
+
+def merge(earlier: dict, later: dict) -> dict:
+    """`later` (a run of other proxies on the same networks) added to `earlier`: its metrics, nulls and scores;
+    refused when the two runs did not rank the same networks or used different settings."""
+    if [r["label"] for r in earlier["rows"]] != [r["label"] for r in later["rows"]]:
+        raise SystemExit("the two runs ranked different networks; rerun `run` without --only-gradient")
+    keys = ("batch_size", "sigma", "noise_seed", "batch_seed", "grad_batch_size", "build_seed", "bn", "init",
+            "activations", "data", "onnxscore")
+    if any(earlier["settings"].get(k) != later["settings"].get(k) for k in keys):
+        raise SystemExit("the two runs used different settings; rerun `run` without --only-gradient")
+    out = dict(earlier)
+    out["results"] = {**earlier["results"], **{p: r for p, r in later["results"].items() if p != "params"}}
+    out["nulls"] = {**earlier.get("nulls", {}), **later.get("nulls", {})}
+    out["settings"] = {**earlier["settings"], "proxies": list(dict.fromkeys(
+        earlier["settings"].get("proxies", []) + later["settings"].get("proxies", [])))}
+    out["rows"] = [{**a, "scores": {**a["scores"], **b["scores"]}} for a, b in zip(earlier["rows"], later["rows"])]
+    out["meta"] = {**earlier["meta"], "merged": later["meta"]}
+    return out
+
+
 def cmd_run(args) -> None:
     from onnxscore.evaluation import evaluate_space, metrics
 
-    proxies = ENSEMBLES + SINGLES + ACTIVATION + (GRADIENT if args.gradient else [])
+    if args.only_gradient:
+        if not OUT.exists():
+            raise SystemExit(f"--only-gradient adds to {OUT}, which does not exist yet: run `run` first")
+        proxies = list(GRADIENT)
+    else:
+        proxies = ENSEMBLES + SINGLES + ACTIVATION + (GRADIENT if args.gradient else [])
     t0 = time.perf_counter()
     ev = evaluate_space("nb101", "cifar10", sample=None, proxies=proxies, workers=args.workers,
                         store=STORE_DIR / "ensembles-nb101.sqlite", **SETTINGS)
     labels = [r["label"] for r in ev.rows]
     accs = [r["accuracy"] for r in ev.rows]
     naslib = {c: metrics(v, accs) for c, v in naslib_columns(labels).items()}
-    OUT.write_text(json.dumps({"meta": {**_meta(), "elapsed_s": round(time.perf_counter() - t0, 1)},
-                               **ev.to_dict(), "naslib": naslib}, indent=1, sort_keys=True, default=str) + "\n")
+    got = {"meta": {**_meta(), "elapsed_s": round(time.perf_counter() - t0, 1), "proxies": proxies},
+           **ev.to_dict(), "naslib": naslib, "rows": _rows(ev, proxies)}
+    if args.only_gradient:
+        got = merge(json.loads(OUT.read_text()), got)
+    OUT.write_text(json.dumps(got, indent=1, sort_keys=True, default=str) + "\n")
     print(ev.text())
     cmd_report(args)
 
@@ -113,6 +147,8 @@ def main() -> None:
     r = sub.add_parser("run")
     r.add_argument("--workers", type=int, default=2)
     r.add_argument("--gradient", action="store_true", help="also fisher, grad_norm, grasp, ... (adds their cost)")
+    r.add_argument("--only-gradient", action="store_true",
+                   help="score only the gradient proxies and add them to the JSON file of an earlier run")
     sub.add_parser("report")
     sub.add_parser("naslib")
     args = ap.parse_args()

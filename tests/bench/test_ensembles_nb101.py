@@ -39,3 +39,36 @@ def test_columns_are_the_mean_over_each_networks_rows(tmp_path):
     for first in firsts:
         rows = next(e["rows"] for e in table.values() if e["rows"][0] == first)
         assert cols["flops"][by_first[first]] == pytest.approx(sum(10 * r for r in rows) / len(rows))
+
+
+def _run(labels, proxies, **settings):
+    base = {"batch_size": 128, "sigma": 1.0, "noise_seed": 0, "batch_seed": 2027, "grad_batch_size": 64}
+    return {"meta": {"elapsed_s": 1.0}, "settings": {**base, **settings, "proxies": proxies},
+            "results": {p: {"kendall": 0.1 * i} for i, p in enumerate(proxies + ["params"])},
+            "nulls": {proxies[0]: 1},
+            "rows": [{"label": lb, "accuracy": 90.0, "scores": {p: float(i) for p in proxies}}
+                     for i, lb in enumerate(labels)]}
+
+
+def test_merge_adds_the_later_runs_proxies_to_every_network():
+    from bench.ensembles_nb101 import merge
+
+    a, b = _run(["0:x", "3:y"], ["epads", "naswot"]), _run(["0:x", "3:y"], ["snip"])
+    b["results"]["params"] = {"kendall": -1.0}  # params is the earlier run's: the same networks, the same counts
+    m = merge(a, b)
+    assert list(m["results"]) == ["epads", "naswot", "params", "snip"]
+    assert m["results"]["params"] == {"kendall": 0.2}
+    assert m["rows"][1]["scores"] == {"epads": 1.0, "naswot": 1.0, "snip": 1.0}
+    assert m["settings"]["proxies"] == ["epads", "naswot", "snip"]
+    assert m["nulls"] == {"epads": 1, "snip": 1}
+    assert m["meta"]["merged"] == {"elapsed_s": 1.0}
+
+
+def test_merge_refuses_other_networks_or_other_settings():
+    from bench.ensembles_nb101 import merge
+
+    a = _run(["0:x", "3:y"], ["epads"])
+    with pytest.raises(SystemExit, match="different networks"):
+        merge(a, _run(["3:y", "0:x"], ["snip"]))
+    with pytest.raises(SystemExit, match="different settings"):
+        merge(a, _run(["0:x", "3:y"], ["snip"], grad_batch_size=32))
