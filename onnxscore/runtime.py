@@ -147,22 +147,26 @@ def shared_cpu_arena() -> bool:
     return _SHARED_ARENA
 
 
+OPTIMIZATION_LEVELS = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+                       "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                       "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL}
+
+
 def make_session(model_bytes: bytes, providers: list[str], *, threads: int = 0,
                  external_dir: str | None = None, strict: bool = False,
-                 arena: bool = True, basic_optimizations: bool = False) -> ort.InferenceSession:
+                 arena: bool = True, optimization: str = "all") -> ort.InferenceSession:
     """An InferenceSession from bytes; external data is read from `external_dir` (user's folder
     is never written). With `strict`, fail if the first requested provider was not used.
     `arena`: True uses the process-wide CPU arena (shared_cpu_arena) on the CPU provider, False none.
-    `basic_optimizations`: only onnxruntime's basic graph rewrites (for graphs of ~10^4 nodes, such as
-    gradient graphs, whose extended fusions cost more at session start than they save in a run)."""
+    `optimization`: onnxruntime's graph rewrites, "all", "basic" or "none" (for graphs of ~10^4 nodes run
+    once, such as gradient graphs, whose rewrites cost more at session start than they save in the run)."""
     configure_ort_logging()
     so = ort.SessionOptions()
     so.log_severity_level = ort_log_severity()
     # Priority-based order keeps each site's Greater next to its producer; measured: the forward
     # with every site exposed went from 1.27x to 1.06x of the plain forward (bench/overhead.py).
     so.execution_order = ort.ExecutionOrder.PRIORITY_BASED
-    if basic_optimizations:
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    so.graph_optimization_level = OPTIMIZATION_LEVELS[optimization]
     if not arena:  # large models: the arena keeps peak buffers reserved (ResNet-50, B=64: 2.83 -> 2.40 GiB)
         so.enable_cpu_mem_arena = False
     elif providers[0] == CPU and shared_cpu_arena():

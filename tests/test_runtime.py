@@ -197,3 +197,13 @@ def test_sessions_share_one_cpu_arena_and_earlier_outputs_survive():
     for _ in range(3):
         runtime.run_outputs(runtime.make_session(data, ["CPUExecutionProvider"]), ["y"], {"x": -x})
     assert np.array_equal(kept, x > 0)
+
+
+@pytest.mark.parametrize("level", ["all", "basic", "none"])
+def test_the_optimization_level_reaches_the_session_and_the_values_do_not_change(level):
+    import numpy as np
+
+    sess = runtime.make_session(_greater_model(), ["CPUExecutionProvider"], optimization=level)
+    assert sess.get_session_options().graph_optimization_level == runtime.OPTIMIZATION_LEVELS[level]
+    x = np.random.default_rng(2).standard_normal((8, 50)).astype(np.float32)
+    assert np.array_equal(runtime.run_outputs(sess, ["y"], {"x": x})[0], x > 0)

@@ -88,7 +88,7 @@ def compute(model: onnx.ModelProto, x: np.ndarray, seed: int = 0, providers: lis
     wanted = [t for t in dict.fromkeys([*taps, *(o for s in segs for o in s.external.values())]) if t not in feeds]
     try:
         fwd = forward_model(static, wanted, tensor_types(static))
-        values = {**feeds, **runner.run(runner.session(fwd, fast_weight_grads=False), wanted, feeds)}
+        values = {**feeds, **runner.run(runner.session(fwd), wanted, feeds)}
     except MODEL_ERRORS as e:
         return AzResult(None, None, None, f"the forward run failed: {type(e).__name__}: {_line(e)}", taps=tuple(taps))
 
@@ -124,7 +124,7 @@ def _vjps(static, taps, pairs, values, g_out, runner) -> list[np.ndarray]:
         model, names = backward_model(static, segs, values)
         feeds = {**seeds, **{s.x: values[s.f_in] for s in segs},
                  **{new: values[old] for s in segs for new, old in s.external.items()}}
-        out = runner.run(runner.session(model, fast_weight_grads=False), [names[s.x] for s in segs], feeds)
+        out = runner.run(runner.session(model), [names[s.x] for s in segs], feeds)
         grads = {s.x: out[names[s.x]] for s in segs}
     result = []
     for k, p in enumerate(pairs):

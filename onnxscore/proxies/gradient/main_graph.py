@@ -1,4 +1,4 @@
-"""The full-batch graph of a plan: every requested section that shares the train-mode forward of X
+"""A full-batch graph of a plan: the train-mode forward of X and the requested sections built on it
 (CE gradients, fisher sites, HVP, jacov, ntk_trace, zico's halves), one session and one run."""
 from __future__ import annotations
 
@@ -76,3 +76,4 @@ def build_main_graph(base: Base, layers: list[Layer], weights: list[str], needs:
             t, forward, base.data, base.logits, labels, n, weights))
     del graph.model.graph.output[0]  # the logits: not needed
     return graph
+

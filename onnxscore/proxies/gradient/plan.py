@@ -89,11 +89,13 @@ class GradientPlan:
         wanted = live & MAIN_NEEDS
         if not wanted:
             return
-        # one graph shares one forward among the sections; a net whose forward alone is large gets a
-        # graph per section instead, so that peak memory is the largest section's, not their sum
-        split = _forward_bytes(base.train) > SECTION_SPLIT_BYTES
-        for group in [g & wanted for g in SECTION_GROUPS if g & wanted] if split else [wanted]:
-            self._main_group(base, layers, weights, group, n, arena=not split)
+        # one graph (and session) per section group, each with its own forward: onnxruntime's session
+        # setup grows faster than the node count, so that on NB201 nets (B = 64) four graphs opened and
+        # ran in 5.1-8.5 s where one graph sharing the forward took 6.2-12.8 s; peak memory is the
+        # largest section's, and a large forward's graphs also leave the arena (buffers go back after)
+        arena = _forward_bytes(base.train) <= ARENA_LIMIT_BYTES
+        for group in [g & wanted for g in SECTION_GROUPS if g & wanted]:
+            self._main_group(base, layers, weights, group, n, arena=arena)
 
     def _main_group(self, base, layers, weights, wanted, n, arena: bool) -> None:
         graph = build_main_graph(base, layers, weights, wanted, n, self.y is not None)
@@ -195,7 +197,7 @@ MAIN_NEEDS = frozenset({R.LOSS_GRAD_WEIGHTS, R.HVP, R.LAYER_ACTS_AND_GRADS, R.IN
 SECTION_GROUPS = (LOSS_NEEDS,  # one loss backward
                   frozenset({R.INPUT_GRAD_OF_LOGIT_SUM}), frozenset({R.PER_SAMPLE_TRUE_LOGIT_GRADS}),
                   frozenset({R.HALF_BATCH_GRADS}))
-SECTION_SPLIT_BYTES = 2 << 30  # forward tensors above this: one graph (and session) per section group
+ARENA_LIMIT_BYTES = 2 << 30  # forward tensors above this: the section graphs run without the memory arena
 
 
 def _forward_bytes(model: onnx.ModelProto) -> float:

@@ -57,15 +57,29 @@ def test_batched_seed_runs_give_the_same_jacobian_in_fewer_runs(model, monkeypat
     assert np.abs(batched - one_by_one).max() <= 1e-5 * np.abs(one_by_one).max()
 
 
-def test_a_large_forward_gets_one_graph_per_section_with_the_same_values(model, monkeypatch):
+def test_each_section_group_gets_its_own_graph_with_the_values_of_a_proxy_asked_alone(model, monkeypatch):
     x = np.random.default_rng(1).standard_normal((6, 3, 32, 32)).astype(np.float32)
     y = np.arange(6) % 10
     proxies = ["grad_norm", "grasp", "fisher", "jacov", "ntk_trace", "zico"]
-    one = GradientPlan(model, x, y, proxies)
-    together = one.scores()
-    monkeypatch.setattr(P, "SECTION_SPLIT_BYTES", 0)
-    split = GradientPlan(model, x, y, proxies)
-    apart = split.scores()
-    assert (one.runner.runs, split.runner.runs) == (1, 4)  # loss (+HVP, fisher), jacov, ntk_trace, halves
+    arenas = []
+    real = P.Runner.session
+    monkeypatch.setattr(P.Runner, "session", lambda self, m, runs=1, arena=True: arenas.append(arena) or
+                        real(self, m, runs=runs, arena=arena))
+    plan = GradientPlan(model, x, y, proxies)
+    together = plan.scores()
+    assert plan.runner.runs == 4  # loss (+HVP, fisher), jacov, ntk_trace, halves
+    assert arenas == [True] * 4  # a small forward: the shared arena
     for p in proxies:
-        assert apart[p].reason is None and apart[p].value == pytest.approx(together[p].value, rel=1e-5), p
+        alone = GradientPlan(model, x, y, [p]).scores()[p]
+        assert together[p].reason is None and alone.value == pytest.approx(together[p].value, rel=1e-6), p
+
+
+def test_a_large_forward_runs_its_graphs_without_the_arena(model, monkeypatch):
+    arenas = []
+    real = P.Runner.session
+    monkeypatch.setattr(P.Runner, "session", lambda self, m, runs=1, arena=True: arenas.append(arena) or
+                        real(self, m, runs=runs, arena=arena))
+    monkeypatch.setattr(P, "ARENA_LIMIT_BYTES", 0)
+    x = np.random.default_rng(1).standard_normal((6, 3, 32, 32)).astype(np.float32)
+    scores = GradientPlan(model, x, np.arange(6) % 10, ["grad_norm", "jacov"]).scores()
+    assert arenas == [False, False] and all(s.value is not None for s in scores.values())
