@@ -1,6 +1,7 @@
 """Dead nodes: those no graph output depends on. onnxruntime with its graph rewrites turned off runs
 them all the same, so graphs built by appending sections (zico's halves leave the full-batch forward
-unread) are pruned before a session opens."""
+unread) are pruned before a session opens. (rewrites/prune_dead is the converters' narrower pass:
+only constant-shuffling nodes of a user's model.)"""
 from __future__ import annotations
 
 import onnx

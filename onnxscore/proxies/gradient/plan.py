@@ -1,6 +1,6 @@
 """One plan for every requested gradient proxy of a model: the union of their needs, one graph per
-run pattern (the full-batch graph, synflow's float64 graph, ntk_cond's seeded backward), the fewest
-onnxruntime runs, then each proxy's value from the captured arrays."""
+section group and run pattern (the full-batch sections, synflow's float64 graph, ntk_cond's seeded
+backward), one onnxruntime run each, then each proxy's value from the captured arrays."""
 from __future__ import annotations
 
 import math
