@@ -27,7 +27,7 @@ class Runner:
         drop_unused_nodes(model)
         if runs > 1:
             # for a graph run once the rewrite did not pay: on an NB201 net's four main graphs (B = 64)
-            # the runs took 4.2 s with it and without, and opening the sessions 0.7 s more with it
+            # the runs took 4.2 s with it and without, and opening the sessions 1.2 s more with it
             speed_up_weight_grads(model)
         self.sessions += 1
         # no rewrites for a graph run once: on the 10-proxy main graph of an NB201 net (17,400 nodes)
