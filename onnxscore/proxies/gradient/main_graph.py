@@ -76,4 +76,3 @@ def build_main_graph(base: Base, layers: list[Layer], weights: list[str], needs:
             t, forward, base.data, base.logits, labels, n, weights))
     del graph.model.graph.output[0]  # the logits: not needed
     return graph
-
