@@ -365,17 +365,25 @@ class Evaluation:
         return [p for p in self.results if p != BASELINE]
 
     def below_baseline(self) -> list[tuple[str, float, float]]:
-        """(proxy, its Kendall, params Kendall) for every proxy below the parameter-count baseline."""
+        """(proxy, its Kendall, params Kendall) for every proxy below the parameter-count baseline.
+
+        A lower-is-better proxy keeps its raw sign (negative when it works), so it is compared as -tau."""
+        from onnxscore.proxies import registry
+
         base = (self.results.get(BASELINE) or {}).get("kendall")
         out = []
         for p in self.proxies:
             k = self.results[p].get("kendall")
-            if base is not None and k is not None and k < base:
+            if base is None or k is None:
+                continue
+            if (k if registry.higher_is_better(p) else -k) < base:
                 out.append((p, k, base))
         return out
 
     def notes(self) -> list[str]:
         """Plain statements of how nulls and dead architectures were handled, and baseline comparisons."""
+        from onnxscore.proxies import registry
+
         lines = []
         if self.n < CORR_MIN_MODELS:
             lines.append(f"metrics: undefined (null) for {self.n} model(s): Kendall and Spearman need at least "
@@ -395,8 +403,9 @@ class Evaluation:
             lines.append(f"dead architectures: {d['count']} of the sample (no path from cell input to output; "
                          f"accuracy at chance), scored without crashing and {how}; {nl}.")
         for p, k, base in self.below_baseline():
+            signed = "" if registry.higher_is_better(p) else f", {-k:.3f} in its lower-is-better direction"
             lines.append(f"{p} falls below the parameter-count baseline on this sample "
-                         f"(Kendall {k:.3f} < {base:.3f}).")
+                         f"(Kendall {k:.3f}{signed}; params {base:.3f}).")
         if self.failed:
             lines.append(f"{self.failed} model(s) failed to score (ranked last as nulls): "
                          + "; ".join(self.errors[:3]))

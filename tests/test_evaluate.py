@@ -118,6 +118,25 @@ def test_summary_counts_nulls_dead_and_flags_proxy_below_params():
     assert ex.n == 3 and ex.nulls["epads"] == 0 and ex.dead["included"] is False
 
 
+def _cond_row(acc, cond, params):
+    return {"label": str(acc), "accuracy": acc, "dead": False, "params": params,
+            "scores": {"ntk_cond": cond}, "errors": {}, "done": True}
+
+
+def test_lower_is_better_proxy_is_compared_with_params_in_its_direction():
+    # ntk_cond falls as accuracy rises: raw tau -1 is a perfect ranking and beats params' tau 1/3
+    good = [_cond_row(a, c, p) for a, c, p in [(10, 9.0, 2), (20, 8.0, 1), (30, 7.0, 4), (40, 6.0, 3)]]
+    res = ev.summarize(good, ["ntk_cond"], "cifar10", {})
+    assert res.results["ntk_cond"]["kendall"] == pytest.approx(-1.0)
+    assert res.results["params"]["kendall"] == pytest.approx(1 / 3)
+    assert res.below_baseline() == [] and "falls below" not in res.text()
+    # rising with accuracy is the wrong direction for it: below params, said with both numbers
+    bad = [_cond_row(a, -c, p) for a, c, p in [(10, 9.0, 2), (20, 8.0, 1), (30, 7.0, 4), (40, 6.0, 3)]]
+    res = ev.summarize(bad, ["ntk_cond"], "cifar10", {})
+    assert [p for p, *_ in res.below_baseline()] == ["ntk_cond"]
+    assert "-1.000 in its lower-is-better direction" in res.text()
+
+
 def test_to_dict_has_the_documented_shape():
     rows = [_row(float(a), float(a), a) for a in range(5)]
     d = ev.summarize(rows, ["epads"], "cifar10", {"seed": 1}).to_dict()
