@@ -3,6 +3,7 @@
     python bench/ensembles_nb101.py run              # score the 301 distinct networks (resumable store)
     python bench/ensembles_nb101.py run --gradient   # also onnxscore's gradient proxies
     python bench/ensembles_nb101.py run --only-gradient   # just those, merged into the JSON of an earlier run
+    python bench/ensembles_nb101.py run --only-gradient --proxies snip,synflow   # some of them, merged likewise
     python bench/ensembles_nb101.py report           # the markdown table from the JSON file
     python bench/ensembles_nb101.py naslib           # NASLib's columns alone (no scoring) and the networks' MACs
 
@@ -82,10 +83,15 @@ def merge(earlier: dict, later: dict) -> dict:
 def cmd_run(args) -> None:
     from onnxscore.evaluation import evaluate_space, metrics
 
+    if args.proxies and not args.only_gradient:
+        raise SystemExit("--proxies goes with --only-gradient")
     if args.only_gradient:
         if not OUT.exists():
             raise SystemExit(f"--only-gradient adds to {OUT}, which does not exist yet: run `run` first")
-        proxies = list(GRADIENT)
+        proxies = args.proxies.split(",") if args.proxies else list(GRADIENT)
+        unknown = [p for p in proxies if p not in GRADIENT]
+        if unknown:
+            raise SystemExit(f"--proxies takes gradient proxies ({', '.join(GRADIENT)}), not {', '.join(unknown)}")
     else:
         proxies = ENSEMBLES + SINGLES + ACTIVATION + (GRADIENT if args.gradient else [])
     t0 = time.perf_counter()
@@ -149,6 +155,8 @@ def main() -> None:
     r.add_argument("--gradient", action="store_true", help="also fisher, grad_norm, grasp, ... (adds their cost)")
     r.add_argument("--only-gradient", action="store_true",
                    help="score only the gradient proxies and add them to the JSON file of an earlier run")
+    r.add_argument("--proxies", help="with --only-gradient: a comma-separated subset of the gradient proxies "
+                                     "(grasp alone is about 28 s per network here)")
     sub.add_parser("report")
     sub.add_parser("naslib")
     args = ap.parse_args()
