@@ -76,24 +76,31 @@ def merge(earlier: dict, later: dict) -> dict:
     out["settings"] = {**earlier["settings"], "proxies": list(dict.fromkeys(
         earlier["settings"].get("proxies", []) + later["settings"].get("proxies", [])))}
     out["rows"] = [{**a, "scores": {**a["scores"], **b["scores"]}} for a, b in zip(earlier["rows"], later["rows"])]
-    out["meta"] = {**earlier["meta"], "merged": later["meta"]}
+    before = earlier["meta"].get("merged", [])
+    out["meta"] = {**earlier["meta"], "merged": (before if isinstance(before, list) else [before]) + [later["meta"]]}
     return out
+
+
+def chosen_proxies(gradient: bool, only_gradient: bool, subset: str | None) -> list[str]:
+    """The proxies a `run` scores: everything (the gradient family with `gradient`), or with `only_gradient`
+    the gradient family or the comma-separated `subset` of it."""
+    if subset and not only_gradient:
+        raise SystemExit("--proxies goes with --only-gradient")
+    if not only_gradient:
+        return ENSEMBLES + SINGLES + ACTIVATION + (GRADIENT if gradient else [])
+    proxies = [p.strip() for p in subset.split(",") if p.strip()] if subset else list(GRADIENT)
+    unknown = [p for p in proxies if p not in GRADIENT]
+    if unknown or not proxies:
+        raise SystemExit(f"--proxies takes gradient proxies ({', '.join(GRADIENT)}), not {', '.join(unknown) or 'none'}")
+    return proxies
 
 
 def cmd_run(args) -> None:
     from onnxscore.evaluation import evaluate_space, metrics
 
-    if args.proxies and not args.only_gradient:
-        raise SystemExit("--proxies goes with --only-gradient")
-    if args.only_gradient:
-        if not OUT.exists():
-            raise SystemExit(f"--only-gradient adds to {OUT}, which does not exist yet: run `run` first")
-        proxies = args.proxies.split(",") if args.proxies else list(GRADIENT)
-        unknown = [p for p in proxies if p not in GRADIENT]
-        if unknown:
-            raise SystemExit(f"--proxies takes gradient proxies ({', '.join(GRADIENT)}), not {', '.join(unknown)}")
-    else:
-        proxies = ENSEMBLES + SINGLES + ACTIVATION + (GRADIENT if args.gradient else [])
+    proxies = chosen_proxies(args.gradient, args.only_gradient, args.proxies)
+    if args.only_gradient and not OUT.exists():
+        raise SystemExit(f"--only-gradient adds to {OUT}, which does not exist yet: run `run` first")
     t0 = time.perf_counter()
     ev = evaluate_space("nb101", "cifar10", sample=None, proxies=proxies, workers=args.workers,
                         store=STORE_DIR / "ensembles-nb101.sqlite", **SETTINGS)

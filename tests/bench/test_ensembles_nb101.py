@@ -61,7 +61,24 @@ def test_merge_adds_the_later_runs_proxies_to_every_network():
     assert m["rows"][1]["scores"] == {"epads": 1.0, "naswot": 1.0, "snip": 1.0}
     assert m["settings"]["proxies"] == ["epads", "naswot", "snip"]
     assert m["nulls"] == {"epads": 1, "snip": 1}
-    assert m["meta"]["merged"] == {"elapsed_s": 1.0}
+    assert m["meta"]["merged"] == [{"elapsed_s": 1.0}]
+    c = _run(["0:x", "3:y"], ["grasp"])
+    c["meta"]["elapsed_s"] = 2.0
+    assert merge(m, c)["meta"]["merged"] == [{"elapsed_s": 1.0}, {"elapsed_s": 2.0}]  # both later runs recorded
+
+
+def test_proxies_subset_only_with_only_gradient_and_only_gradient_proxies():
+    from bench.ensembles_nb101 import GRADIENT, chosen_proxies
+
+    assert chosen_proxies(False, True, None) == list(GRADIENT)
+    assert chosen_proxies(False, True, "snip, synflow") == ["snip", "synflow"]
+    assert "grasp" not in chosen_proxies(False, False, None) and "grasp" in chosen_proxies(True, False, None)
+    with pytest.raises(SystemExit, match="goes with --only-gradient"):
+        chosen_proxies(False, False, "snip")
+    with pytest.raises(SystemExit, match="not epads"):
+        chosen_proxies(False, True, "snip,epads")
+    with pytest.raises(SystemExit, match="not none"):
+        chosen_proxies(False, True, ",")
 
 
 def test_merge_refuses_other_networks_or_other_settings():
