@@ -1,4 +1,4 @@
-"""onnxscore: training-free NAS proxies (ePADS, NASWOT, SWAP) for any ONNX model.
+"""onnxscore: training-free NAS proxies (activation patterns, gradients, AZ-NAS, VKDNW, ensembles) for any ONNX model.
 
 The scoring API loads on first use (PEP 562), so `import onnxscore` and the CLI start without
 onnx and onnxruntime until a command needs them."""

@@ -50,7 +50,8 @@ class DefaultGroup(click.Group):
              invoke_without_command=False)
 @click.version_option(__version__, prog_name="onnxscore")
 def cli():
-    """Score untrained ONNX models with training-free NAS proxies (ePADS, NASWOT, SWAP).
+    """Score untrained ONNX models with training-free NAS proxies: activation patterns (ePADS, NASWOT,
+    SWAP), gradients (SNIP, GraSP, synflow, NTK, ZiCo, ...), AZ-NAS, VKDNW and their ensembles.
 
     `onnxscore MODEL --proxy epads` is short for `onnxscore score MODEL --proxy epads`.
     Add --debug anywhere to see tracebacks.
