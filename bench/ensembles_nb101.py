@@ -76,8 +76,7 @@ def merge(earlier: dict, later: dict) -> dict:
     out["settings"] = {**earlier["settings"], "proxies": list(dict.fromkeys(
         earlier["settings"].get("proxies", []) + later["settings"].get("proxies", [])))}
     out["rows"] = [{**a, "scores": {**a["scores"], **b["scores"]}} for a, b in zip(earlier["rows"], later["rows"])]
-    before = earlier["meta"].get("merged", [])
-    out["meta"] = {**earlier["meta"], "merged": (before if isinstance(before, list) else [before]) + [later["meta"]]}
+    out["meta"] = {**earlier["meta"], "merged": earlier["meta"].get("merged", []) + [later["meta"]]}
     return out
 
 
