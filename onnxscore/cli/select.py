@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from onnxscore.cli.options import proxy_module_option
+
 
 @click.command("select")
 @click.argument("scores", type=click.Path(dir_okay=False))
@@ -18,9 +20,12 @@ import click
 @click.option("--module", "module_path", type=click.Path(dir_okay=False), default=None,
               help="Write a --proxy-module file that registers the ensemble.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --module file.")
-def command(scores, accuracy, candidates, rule, min_gain, max_members, name, module_path, force):
+@proxy_module_option
+def command(scores, accuracy, candidates, rule, min_gain, max_members, name, module_path, force,
+            proxy_modules):  # noqa: ARG001  (imported by the option itself)
     """Choose an ensemble's members greedily by Kendall tau on SCORES.csv (e.g. `onnxscore rank --csv` with
-    a column of trained accuracies added). The choice fits these architectures: judge it on others."""
+    a column of trained accuracies added). The choice fits these architectures: judge it on others.
+    Columns of your own proxies count when their --proxy-module is given (it carries their direction)."""
     from onnxscore.errors import InputError
     from onnxscore.outputs import check_outputs, write_text
     from onnxscore.proxies.ensemble import rules

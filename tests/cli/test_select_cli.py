@@ -66,3 +66,29 @@ def test_bad_input(ranked, capsys):
         csv.writer(f).writerows(rows)
     assert_one_line_error(*run(capsys, "select", "bad.csv", "--accuracy", "acc")[::2], "line 3", "not a number")
     assert main(["select", "scores.csv", "--accuracy", "acc", "--rule", "nope"]) == 2
+
+
+def test_a_column_of_your_own_proxy_counts_with_its_module_and_direction(ranked, capsys):
+    tmp, rows = ranked
+    (tmp / "own.py").write_text(
+        "import onnxscore\n\n"
+        "@onnxscore.register_proxy('smallness', 'minus flops, lower is better', needs=('graph',),\n"
+        "                          higher_is_better=False, replace=True)\n"
+        "def smallness(model, ctx):\n    return 0.0\n")
+    with open(tmp / "own.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["model", "smallness", "acc"])
+        for r in rows[1:]:
+            w.writerow([r["model"], -float(r["flops"]), r["acc"]])
+    code, out, _ = run(capsys, "select", "own.csv", "--accuracy", "acc")
+    assert code == 2  # without its module the column is no proxy
+    from onnxscore.proxies import registry
+
+    try:
+        code, out, err = run(capsys, "select", "own.csv", "--accuracy", "acc", "--proxy-module", "own.py")
+    finally:
+        registry.unregister("smallness")
+    assert code == 0, err
+    assert "chosen: smallness" in out
+    kendall = float(out.split("Kendall ")[-1].split()[0])
+    assert kendall > 0.9  # lower is better: the negated flops rank as flops do
