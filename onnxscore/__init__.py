@@ -10,7 +10,9 @@ _LAZY = {"ScoreResult": "onnxscore.scorer", "Scorer": "onnxscore.scorer", "score
          "convert": "onnxscore.converters", "register_space": "onnxscore.spaces",
          "register_proxy": ("onnxscore.proxies.registry", "register"),
          "rank": ("onnxscore.engine.job", "rank"), "evaluate": ("onnxscore.evaluation", "evaluate"),
-         "search": ("onnxscore.searching", "search"), "ScoreSettings": "onnxscore.settings"}
+         "search": ("onnxscore.searching", "search"), "ScoreSettings": "onnxscore.settings",
+         "register_ensemble": "onnxscore.proxies.ensemble",
+         "select_ensemble": ("onnxscore.proxies.ensemble.select", "greedy_select")}
 
 
 def __getattr__(name: str):
@@ -32,5 +34,5 @@ def list_proxies() -> list[str]:
 
 
 __all__ = ["OnnxscoreError", "ScoreResult", "Scorer", "ScoreSettings", "score", "convert", "rank", "evaluate", "search",
-           "register_space", "register_proxy", "list_proxies",
+           "register_space", "register_proxy", "register_ensemble", "select_ensemble", "list_proxies",
            "__version__"]

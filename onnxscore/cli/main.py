@@ -25,7 +25,7 @@ from onnxscore import __version__  # noqa: E402
 from onnxscore.errors import OnnxscoreError, first_line  # noqa: E402
 
 # Each name is a module onnxscore/cli/<name>.py exposing a click command called `command`.
-SUBCOMMANDS = ["score", "proxies", "rank", "convert", "evaluate", "search"]
+SUBCOMMANDS = ["score", "proxies", "rank", "convert", "evaluate", "search", "select"]
 DEFAULT = "score"
 
 

@@ -103,7 +103,7 @@ def unregister(name: str) -> None:
 
 def _load_builtins() -> None:
     from onnxscore.proxies import (  # noqa: F401  (they register)
-        aznas_family, ensemble, epads, flops, gradients, layers, naswot, reg_swap, swap, vkdnw_family)
+        aznas_family, ensemble, epads, flops, gradients, layers, naswot, param_count, reg_swap, swap, vkdnw_family)
 
 
 def names() -> list[str]:

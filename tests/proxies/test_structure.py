@@ -53,3 +53,18 @@ def test_structural_proxies_are_listed_but_not_in_all():
     assert registry.is_structural("layers") and registry.is_structural("flops")
     assert "layers" not in registry.parse("all") and "flops" not in registry.parse("all")
     assert registry.higher_is_better("flops")
+
+
+def test_param_count_is_the_hand_count_and_the_closed_forms():
+    r = Scorer().score(_tiny(), ["param_count"])
+    assert r.scores["param_count"] == 4 * 3 * 3 * 3 + 2 * 100 == r.params  # the baseline's number too
+    sp = NB201Space()
+    arch = sp.sample(np.random.default_rng(1))
+    assert Scorer().score(sp.build(arch), ["param_count"]).scores["param_count"] == sp.params(arch)
+    from onnxscore.spaces import get_space
+
+    nb101 = get_space("nb101")
+    enc = nb101.from_str("0100000;0010000;0001000;0000100;0000010;0000001;0000000,"
+                         "input|conv3x3-bn-relu|conv1x1-bn-relu|maxpool3x3|conv3x3-bn-relu|conv3x3-bn-relu|output")
+    assert Scorer().score(nb101.build(enc), ["param_count"]).scores["param_count"] == nb101.params(enc)
+    assert registry.is_structural("param_count") and "param_count" not in registry.parse("all")
