@@ -6,12 +6,15 @@
     python bench/ensembles_nb101.py run --only-gradient --proxies snip,synflow   # some of them, merged likewise
     python bench/ensembles_nb101.py report           # the markdown table from the JSON file
     python bench/ensembles_nb101.py naslib           # NASLib's columns alone (no scoring) and the networks' MACs
+    python bench/ensembles_nb101.py select           # members chosen on half the networks, reported on the other
 
 The cells are NASLib's 500 NAS-Bench-101 rows (nb101_zc_naslib.csv); rows that prune to the same network
 are one network with the mean of their validation accuracies (onnxscore.spaces.nb101_benchmark), so 301
 networks are ranked. NASLib's columns are averaged over the same rows, then correlated with the same
-accuracies. The ensembles are the ones fixed on NAS-Bench-201's development sample
-(bench/ensembles_nb201.py); nothing here was chosen on NAS-Bench-101.
+accuracies. The named ensembles are the ones fixed on NAS-Bench-201's development sample
+(bench/ensembles_nb201.py); `run` chooses nothing on NAS-Bench-101. `select` does, by cross-validation: members
+are chosen greedily on a random half of the networks (onnxscore.proxies.ensemble.select) and every ranking is
+reported on the other half, from the scores `run` saved (no scoring).
 """
 from __future__ import annotations
 
@@ -29,6 +32,10 @@ if str(ROOT) not in sys.path:
 from bench.ensembles_nb201 import RESULTS, SETTINGS, SINGLES, STORE_DIR, _meta  # noqa: E402
 
 OUT = RESULTS / "ensembles_nb101.json"
+SELECT_OUT = RESULTS / "ensembles_nb101_select.json"
+# the cross-validated selection, fixed before its first run: 5 random halvings (seeds 2026-2030), each half the
+# development sample of the other, greedy forward selection under log_rank_sum with a minimum gain of 0.005
+CV_REPEATS, CV_SEED, CV_MIN_GAIN = 5, 2026, 0.005
 ENSEMBLES = ["ensemble", "az_nas", "vkdnw_agg", "vkdnw_single"]
 ACTIVATION = ["swap"]  # epads and naswot are among the singles
 # ntk_cond is left out: one backward pass per sample, on 128-channel networks the costliest proxy by far
@@ -57,8 +64,8 @@ def naslib_columns(labels: list[str], path: Path | None = None) -> dict:
 
 def _rows(ev, proxies) -> list[dict]:
     """Per network: its label, accuracy and each proxy's score (None: null), so a table can be rechecked."""
-    return [{"label": r["label"], "accuracy": r["accuracy"], "scores": {p: r["scores"].get(p) for p in proxies}}
-            for r in ev.rows]
+    return [{"label": r["label"], "accuracy": r["accuracy"], "params": r["params"],
+             "scores": {p: r["scores"].get(p) for p in proxies}} for r in ev.rows]
 
 
 def merge(earlier: dict, later: dict) -> dict:
@@ -75,7 +82,8 @@ def merge(earlier: dict, later: dict) -> dict:
     out["nulls"] = {**earlier.get("nulls", {}), **later.get("nulls", {})}
     out["settings"] = {**earlier["settings"], "proxies": list(dict.fromkeys(
         earlier["settings"].get("proxies", []) + later["settings"].get("proxies", [])))}
-    out["rows"] = [{**a, "scores": {**a["scores"], **b["scores"]}} for a, b in zip(earlier["rows"], later["rows"])]
+    out["rows"] = [{**a, "params": a.get("params", b.get("params")), "scores": {**a["scores"], **b["scores"]}}
+                   for a, b in zip(earlier["rows"], later["rows"])]
     out["meta"] = {**earlier["meta"], "merged": earlier["meta"].get("merged", []) + [later["meta"]]}
     return out
 
@@ -113,6 +121,106 @@ def cmd_run(args) -> None:
     OUT.write_text(json.dumps(got, indent=1, sort_keys=True, default=str) + "\n")
     print(ev.text())
     cmd_report(args)
+
+
+def candidate_pool(rows: list[dict]) -> list[str]:
+    """Every single proxy with a score column in `rows`, then param_count (the params baseline as a proxy, so
+    that a chosen ensemble can be registered as it is); ensembles are not candidates."""
+    from onnxscore.proxies import registry
+
+    names = sorted({p for r in rows for p in r["scores"]} - {"param_count"})
+    singles = [p for p in names if not registry.get(p).is_ensemble]
+    return singles + (["param_count"] if all(r.get("params") is not None for r in rows) else [])
+
+
+def _column(rows: list[dict], idx, proxy: str) -> list:
+    return [rows[i]["params"] if proxy == "param_count" else rows[i]["scores"].get(proxy) for i in idx]
+
+
+def cross_validate(rows: list[dict], repeats: int = CV_REPEATS, seed: int = CV_SEED,
+                   min_gain: float = CV_MIN_GAIN) -> dict:
+    """Members chosen on one random half of the networks, every ranking reported on the other half, both ways
+    round, `repeats` times: no accuracy of a test half takes part in choosing what is reported on it."""
+    import numpy as np
+
+    from onnxscore.evaluation import kendall
+    from onnxscore.proxies.ensemble.select import ensemble_values, greedy_select
+
+    pool = candidate_pool(rows)
+    folds = []
+    for r in range(repeats):
+        perm = np.random.default_rng(seed + r).permutation(len(rows))
+        halves = (sorted(perm[: len(rows) // 2]), sorted(perm[len(rows) // 2:]))
+        for dev, test in (halves, halves[::-1]):
+            dev_acc, test_acc = [rows[i]["accuracy"] for i in dev], [rows[i]["accuracy"] for i in test]
+            test_table = {p: _column(rows, test, p) for p in pool}
+            sel = greedy_select({p: _column(rows, dev, p) for p in pool}, dev_acc, pool, min_gain=min_gain)
+            singles = {p: kendall(test_table[p], test_acc) for p in pool}
+            best = max((p for p in pool if singles[p] is not None), key=lambda p: singles[p])
+            folds.append({"repeat": r, "seed": seed + r, "dev_n": len(dev), "test_n": len(test),
+                          "selection": sel.to_dict(),
+                          "ensemble": kendall(ensemble_values(sel.members, test_table, sel.rule), test_acc),
+                          "dev_best_single": [sel.members[0], singles[sel.members[0]]],
+                          "test_best_single": [best, singles[best]], "singles": singles})
+    ens = [f["ensemble"] for f in folds]
+    mean_single = {p: float(np.mean([f["singles"][p] for f in folds if f["singles"][p] is not None]))
+                   for p in pool if any(f["singles"][p] is not None for f in folds)}
+    top = max(mean_single, key=mean_single.get)
+    used: dict = {}
+    for f in folds:
+        for m in f["selection"]["members"]:
+            used[str(m)] = used.get(str(m), 0) + 1
+    return {"rule": "greedy forward selection (onnxscore.proxies.ensemble.select), log_rank_sum, min gain "
+                    f"{min_gain}; halves: numpy.random.default_rng(seed).permutation(n), seeds {seed}-{seed + repeats - 1}",
+            "pool": pool, "folds": folds,
+            "summary": {"ensemble_mean": float(np.mean(ens)), "ensemble_std": float(np.std(ens)),
+                        "dev_best_single_mean": float(np.mean([f["dev_best_single"][1] for f in folds])),
+                        "best_single_by_mean": [top, mean_single[top]], "single_means": mean_single,
+                        "wins_over_test_best_single": sum(f["ensemble"] > f["test_best_single"][1] for f in folds),
+                        "wins_over_params": sum(f["ensemble"] > f["singles"].get("param_count", -2) for f in folds),
+                        "folds": len(folds), "members_used": dict(sorted(used.items(), key=lambda kv: -kv[1]))}}
+
+
+def with_params(rows: list[dict]) -> list[dict]:
+    """Each row's params, from the space's closed-form count of its cell where the JSON has none."""
+    from onnxscore.spaces import get_space
+
+    space = get_space("nb101")
+    for r in rows:
+        if r.get("params") is None:
+            r["params"] = space.params(space.from_str(r["label"].split(":", 1)[1]))
+    return rows
+
+
+def cmd_select(args) -> None:
+    got = json.loads(OUT.read_text())
+    with_params(got["rows"])
+    t0 = time.perf_counter()
+    cv = cross_validate(got["rows"], args.repeats, args.seed, args.min_gain)
+    cv["meta"] = {**_meta(), "elapsed_s": round(time.perf_counter() - t0, 1), "scores_from": OUT.name}
+    SELECT_OUT.write_text(json.dumps(cv, indent=1, sort_keys=True, default=str) + "\n")
+    text = select_report(cv)
+    (RESULTS / "ensembles_nb101_select.md").write_text(text + "\n")
+    print(text)
+
+
+def select_report(cv: dict) -> str:
+    s = cv["summary"]
+    lines = [f"NAS-Bench-101, {cv['rule']}. Kendall tau on the test half of each fold:", "",
+             "| fold | members chosen on the dev half (in order) | ensemble | dev-best single | test-best single |",
+             "|---|---|---|---|---|"]
+    for f in cv["folds"]:
+        mem = ", ".join(m if isinstance(m, str) else "(" + ",".join(m) + ")" for m in f["selection"]["members"])
+        d, t = f["dev_best_single"], f["test_best_single"]
+        lines.append(f"| {f['seed']} ({f['dev_n']}/{f['test_n']}) | {mem} | {f['ensemble']:.3f} | "
+                     f"{d[0]} {d[1]:.3f} | {t[0]} {t[1]:.3f} |")
+    lines += ["", f"Mean over {s['folds']} folds: ensemble {s['ensemble_mean']:.3f} (std {s['ensemble_std']:.3f}); "
+              f"the single proxy chosen on the dev half {s['dev_best_single_mean']:.3f}; the best single proxy by "
+              f"mean test Kendall, {s['best_single_by_mean'][0]}, {s['best_single_by_mean'][1]:.3f}. The ensemble "
+              f"beats the best single proxy of the test half itself in {s['wins_over_test_best_single']} of "
+              f"{s['folds']} folds, param_count (the params baseline) in {s['wins_over_params']}.",
+              "", "Members chosen, in how many folds: " + ", ".join(f"{k} {v}" for k, v in s["members_used"].items())]
+    return "\n".join(lines)
 
 
 def cmd_naslib(args) -> None:
@@ -165,8 +273,12 @@ def main() -> None:
                                      "(grasp alone is about 28 s per network here)")
     sub.add_parser("report")
     sub.add_parser("naslib")
+    c = sub.add_parser("select", help="choose members on half the networks, report on the other half")
+    c.add_argument("--repeats", type=int, default=CV_REPEATS)
+    c.add_argument("--seed", type=int, default=CV_SEED)
+    c.add_argument("--min-gain", type=float, default=CV_MIN_GAIN)
     args = ap.parse_args()
-    {"run": cmd_run, "report": cmd_report, "naslib": cmd_naslib}[args.cmd](args)
+    {"run": cmd_run, "report": cmd_report, "naslib": cmd_naslib, "select": cmd_select}[args.cmd](args)
 
 
 if __name__ == "__main__":

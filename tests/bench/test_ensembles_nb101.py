@@ -89,3 +89,57 @@ def test_merge_refuses_other_networks_or_other_settings():
         merge(a, _run(["3:y", "0:x"], ["snip"]))
     with pytest.raises(SystemExit, match="different settings"):
         merge(a, _run(["0:x", "3:y"], ["snip"], grad_batch_size=32))
+
+
+def _rows(n=60, seed=3):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    acc = a + b
+    return [{"label": str(i), "accuracy": float(acc[i]), "params": float(a[i] + rng.normal()),
+             "scores": {"epads": float(a[i]), "naswot": float(b[i]), "az_nas": float(a[i] + b[i]),
+                        "swap": float(rng.normal())}} for i in range(n)]
+
+
+def test_the_pool_is_every_single_proxy_and_params_without_ensembles():
+    from bench.ensembles_nb101 import candidate_pool
+
+    rows = _rows()
+    assert candidate_pool(rows) == ["epads", "naswot", "swap", "param_count"]
+    rows[0]["params"] = None
+    assert "param_count" not in candidate_pool(rows)
+
+
+def test_cross_validation_chooses_on_one_half_and_reports_on_the_other():
+    from bench.ensembles_nb101 import _column, candidate_pool, cross_validate
+    from onnxscore.evaluation import kendall
+    from onnxscore.proxies.ensemble.select import ensemble_values, greedy_select
+
+    rows = _rows()
+    cv = cross_validate(rows, repeats=2, seed=5)
+    assert len(cv["folds"]) == 4
+    pool = candidate_pool(rows)
+    for f in cv["folds"]:
+        assert f["dev_n"] + f["test_n"] == len(rows)
+    import numpy as np
+
+    perm = np.random.default_rng(5).permutation(len(rows))
+    dev, test = sorted(perm[:30]), sorted(perm[30:])
+    sel = greedy_select({p: _column(rows, dev, p) for p in pool}, [rows[i]["accuracy"] for i in dev], pool)
+    first = cv["folds"][0]
+    assert first["selection"]["members"] == sel.members
+    test_acc = [rows[i]["accuracy"] for i in test]
+    table = {p: _column(rows, test, p) for p in pool}
+    assert first["ensemble"] == pytest.approx(kendall(ensemble_values(sel.members, table), test_acc))
+    assert first["singles"]["param_count"] == pytest.approx(kendall(table["param_count"], test_acc))
+    assert table["param_count"] == [rows[i]["params"] for i in test]
+    # a test half's accuracies take no part in the choice: scrambling them leaves the members as they were
+    scrambled = [dict(r) for r in rows]
+    for i in test:
+        scrambled[i]["accuracy"] = -scrambled[i]["accuracy"]
+    assert cross_validate(scrambled, repeats=1, seed=5)["folds"][0]["selection"] == first["selection"]
+    s = cv["summary"]
+    assert s["ensemble_mean"] == pytest.approx(np.mean([f["ensemble"] for f in cv["folds"]]))
+    assert s["wins_over_test_best_single"] == sum(f["ensemble"] > f["test_best_single"][1] for f in cv["folds"])
+    assert set(s["members_used"]) <= set(pool)
