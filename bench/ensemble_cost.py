@@ -5,7 +5,7 @@
 NAS-Bench-201 networks from rows default_rng(2026).choice(15625, archs), the protocol's 128 CIFAR-10 images
 (the gradient proxies use the first 64 with their labels), one process, timed in one run: every proxy and
 every ensemble on the same networks, in turn per network, so machine noise hits all of them alike.
-Writes bench/results/ensemble_cost.{json,md}.
+Writes bench/results/ensemble_cost.{json,md} (ensemble_cost-DATASET.* for another dataset).
 """
 from __future__ import annotations
 
@@ -22,12 +22,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 SINGLES = ["flops", "layers", "vkdnw_dim", "epads", "naswot", "jacov", "az_expressivity", "vkdnw_entropy"]
-ENSEMBLES = ["az_nas", "vkdnw_agg", "ensemble"]
+ENSEMBLES = ["az_nas", "vkdnw_agg", "ensemble", "ensemble_in16"]
 
 
 def main() -> None:
-
-
     from onnxscore import Scorer
     from onnxscore.evaluation import benchmark_of, image_batch, image_labels
     from onnxscore.engine.worker import _build
@@ -57,14 +55,14 @@ def main() -> None:
     out = {"meta": {"host": platform.node(), "archs": args.archs, "dataset": args.dataset,
                     "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, "rows": rows}
     res = ROOT / "bench" / "results"
-    (res / "ensemble_cost.json").write_text(json.dumps(out, indent=1) + "\n")
+    stem = "ensemble_cost" if args.dataset == "cifar10" else f"ensemble_cost-{args.dataset}"
+    (res / f"{stem}.json").write_text(json.dumps(out, indent=1) + "\n")
     lines = [f"Seconds per NAS-Bench-201 network ({args.dataset}, {args.archs} networks, one process, one run):", "",
              "| proxy or ensemble | median s | mean s | scored in one plan |", "|---|---|---|---|"]
     for k, r in rows.items():
         lines.append(f"| {k} | {r['median_s']:.2f} | {r['mean_s']:.2f} | {', '.join(r['members'])} |")
-    (res / "ensemble_cost.md").write_text("\n".join(lines) + "\n")
+    (res / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-
 
 
 if __name__ == "__main__":

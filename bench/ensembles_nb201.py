@@ -3,6 +3,8 @@
     python bench/ensembles_nb201.py dev        # candidates on 200 dev architectures, CIFAR-10 *validation* acc.
     python bench/ensembles_nb201.py protocol --datasets cifar10,cifar100,ImageNet16-120 --sample 1000
     python bench/ensembles_nb201.py report     # markdown tables from the JSON files
+    python bench/ensembles_nb201.py dev-select --dataset ImageNet16-120   # members chosen per dataset (below)
+    python bench/ensembles_nb201.py protocol --datasets ImageNet16-120 --proxies ensemble_in16   # added to its JSON
 
 The split. Development architectures: rows default_rng(7).permutation(15625) of nb201_accuracies.csv,
 skipping every row of the protocol samples (default_rng(2026).choice(15625, n) for n = 300 and 1,000), first
@@ -88,6 +90,63 @@ def dev_items():
     return out, info, keep
 
 
+def dataset_dev_items(dataset: str):
+    """The same 200 development architectures, built for `dataset`, with that dataset's accuracy of each:
+    CIFAR-10's validation column for cifar10 (as `dev`), else the dataset's test column. The table has no
+    validation column for CIFAR-100 or ImageNet16-120; these rows are disjoint from every protocol row, so
+    choosing on them sees no accuracy the protocol tables report."""
+    from onnxscore.evaluation import space_items
+
+    _, _, keep = dev_items()
+    items, info = space_items("nb201", dataset, None, 0, 0)
+    if dataset == "cifar10":
+        got, dinfo, _ = dev_items()
+        return got, {**info, **dinfo}, keep
+    info = {**info, "accuracy": f"{dataset} test accuracy of the development rows (disjoint from the protocol)",
+            "sample": DEV_N, "sample_rule": f"the rows of `dev` (default_rng({DEV_SEED}).permutation(15625) minus "
+                                            f"the protocol rows, first {DEV_N})"}
+    return [items[i] for i in keep], info, keep
+
+
+# The per-dataset selection, fixed before its dev run: onnxscore.select_ensemble (greedy forward selection,
+# AZ-NAS's log-rank sum, a member joins only if it adds >= MIN_GAIN dev Kendall) over every single member
+# the fixed candidates draw on, VKDNW's (dim, entropy) pair kept as one lexicographic member.
+SELECT_POOL = [V] + [p for p in SINGLES if p not in V]
+MIN_GAIN = 0.005
+
+
+def dev_select_path(dataset: str) -> Path:
+    return RESULTS / f"ensembles_nb201_dev_select-{dataset}.json"
+
+
+def cmd_dev_select(args) -> None:
+    from onnxscore import select_ensemble
+    from onnxscore.evaluation import benchmark_of, kendall, run
+    from onnxscore.proxies.ensemble.select import ensemble_values
+
+    items, info, keep = dataset_dev_items(args.dataset)
+    t0 = time.perf_counter()
+    ev = run(items, args.dataset, info, proxies=SINGLES, store=STORE_DIR / f"ensembles-dev-{args.dataset}.sqlite",
+             workers=args.workers, image_size=benchmark_of("nb201", args.dataset).image_size(), **SETTINGS)
+    acc = [r["accuracy"] for r in ev.rows]
+    table = {p: [r["scores"].get(p) for r in ev.rows] for p in SINGLES}
+    sel = select_ensemble(table, acc, SELECT_POOL, rule="log_rank_sum", min_gain=MIN_GAIN)
+    fixed = CANDIDATES["cand_all"]
+    fixed_k = kendall(ensemble_values(list(fixed[0]), table, fixed[1]), acc)
+    out = {"meta": {**_meta(), "elapsed_s": round(time.perf_counter() - t0, 1)}, "info": info,
+           "pool": [list(m) if isinstance(m, tuple) else m for m in SELECT_POOL], "min_gain": MIN_GAIN,
+           "selection": sel.to_dict(),
+           "ensemble_dev_kendall": fixed_k, "results": ev.results, "settings": ev.settings,
+           "rows": [{"row": i, "label": r["label"], "accuracy": r["accuracy"],
+                     "scores": {p: r["scores"].get(p) for p in SINGLES}} for i, r in zip(keep, ev.rows)]}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    dev_select_path(args.dataset).write_text(json.dumps(out, indent=1, sort_keys=True, default=str) + "\n")
+    for p in SINGLES:
+        print(f"{p:18s} kendall {ev.results[p]['kendall']:.4f}")
+    print(f"`ensemble` on this dev sample: {fixed_k:.4f}")
+    print(f"selected: {out['selection']['members']} ({sel.rule}), dev kendall {sel.kendall:.4f}")
+
+
 def _meta() -> dict:
     import onnxruntime
 
@@ -125,16 +184,31 @@ def cmd_dev(args) -> None:
 def cmd_protocol(args) -> None:
     from onnxscore.evaluation import evaluate_space
 
-    proxies = ["ensemble", "az_nas", "vkdnw_agg", "vkdnw_single"] + SINGLES
+    proxies = args.proxies.split(",") if args.proxies else ["ensemble", "az_nas", "vkdnw_agg", "vkdnw_single"] + SINGLES
     for ds in args.datasets.split(","):
         t0 = time.perf_counter()
         ev = evaluate_space("nb201", ds, sample=args.sample, seed=PROTOCOL_SEED, proxies=proxies,
                             store=STORE_DIR / f"ensembles-{ds}-{args.sample}.sqlite", workers=args.workers,
                             **SETTINGS)
         path = RESULTS / f"ensembles_nb201-{ds}-{args.sample}.json"
-        path.write_text(json.dumps({"meta": {**_meta(), "elapsed_s": round(time.perf_counter() - t0, 1)},
-                                    **ev.to_dict()}, indent=1, sort_keys=True, default=str) + "\n")
+        got = {"meta": {**_meta(), "elapsed_s": round(time.perf_counter() - t0, 1)}, **ev.to_dict()}
+        if args.proxies and path.exists():
+            got = merge_protocol(json.loads(path.read_text()), got, proxies)
+        path.write_text(json.dumps(got, indent=1, sort_keys=True, default=str) + "\n")
         print(ev.text())
+
+
+def merge_protocol(earlier: dict, later: dict, proxies: list[str]) -> dict:
+    """`later`'s proxies added to `earlier`'s run of the same sample; each later run keeps its own meta and
+    settings under "added" (the earlier run's stay at the top)."""
+    if earlier.get("n") != later.get("n") or earlier.get("dataset") != later.get("dataset"):
+        raise SystemExit("the runs to merge score different samples or datasets")
+    out = dict(earlier)
+    for key in ("results", "nulls"):
+        out[key] = {**earlier.get(key, {}), **{p: v for p, v in later.get(key, {}).items() if p in proxies}}
+    out["added"] = {**earlier.get("added", {}),
+                    ",".join(proxies): {"meta": later["meta"], "settings": later["settings"], "notes": later["notes"]}}
+    return out
 
 
 def cmd_report(args) -> None:
@@ -179,9 +253,13 @@ def main() -> None:
     p.add_argument("--datasets", default=",".join(DATASETS))
     p.add_argument("--sample", type=int, default=1000)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--proxies", help="only these (comma-separated), added to the dataset's existing JSON")
     sub.add_parser("report")
+    s = sub.add_parser("dev-select", help="choose members for one dataset on the dev rows, scored for it")
+    s.add_argument("--dataset", default="ImageNet16-120", choices=DATASETS)
+    s.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
-    {"dev": cmd_dev, "protocol": cmd_protocol, "report": cmd_report}[args.cmd](args)
+    {"dev": cmd_dev, "protocol": cmd_protocol, "report": cmd_report, "dev-select": cmd_dev_select}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def test_proxies_lists_every_proxy_with_direction(capsys):
     assert main(["proxies"]) == 0
     out = capsys.readouterr().out.splitlines()
     names = [line.split()[0] for line in out]
-    assert names[:4] == ["epads", "naswot", "swap", "reg-swap"] and len(names) == 27
+    assert names[:4] == ["epads", "naswot", "swap", "reg-swap"] and len(names) == 28
     assert {n for n, line in zip(names, out) if "lower is better" in line} == {"ntk_cond"}
     assert all("needs gradients" in line for line in out[4:15])  # then the gradient family
     kinds = {n: line for n, line in zip(names, out)}
@@ -78,7 +78,7 @@ def test_proxies_lists_every_proxy_with_direction(capsys):
         "layers", "flops", "param_count", "vkdnw_dim"}
     assert {n for n, line in kinds.items() if "needs model" in line} == {
         "az_expressivity", "az_progressivity", "az_trainability", "vkdnw_entropy"}
-    assert names[23:] == ["az_nas", "vkdnw_single", "vkdnw_agg", "ensemble"]  # the ensembles come last
+    assert names[23:] == ["az_nas", "vkdnw_single", "vkdnw_agg", "ensemble", "ensemble_in16"]  # the ensembles come last
     assert all("ensemble (relative to the set ranked)" in line for line in out[23:])
 
 

@@ -19,3 +19,9 @@ register_ensemble("ensemble", [("vkdnw_dim", "vkdnw_entropy"), "az_expressivity"
                                "az_trainability", "flops", "jacov", "epads"],
                   description="onnxscore's recommended ensemble: log ranks of (vkdnw_dim, vkdnw_entropy), "
                               "AZ-NAS's expressivity, progressivity and trainability, flops, jacov and ePADS, summed")
+# For ImageNet16-120 (16x16 inputs, 120 classes): members chosen on the same development rows built and
+# scored for ImageNet16-120, by onnxscore.select_ensemble over every member above (greedy, +0.005 dev Kendall
+# or stop; bench/ensembles_nb201.py dev-select, bench/results/ensembles_nb201_dev_select-ImageNet16-120.json).
+register_ensemble("ensemble_in16", ["epads", "jacov", "az_trainability", "flops"],
+                  description="for ImageNet16-120-sized tasks: log ranks of ePADS, jacov, AZ-NAS's "
+                              "trainability and flops, summed (chosen on ImageNet16-120 development rows)")

@@ -27,7 +27,7 @@ def test_registered_like_a_proxy_with_its_members():
     assert spec.is_ensemble and spec.higher_is_better and spec.members == ("layers", "flops")
     assert registry.computed([NAME, "epads"]) == ["layers", "flops", "epads"]
     assert NAME not in registry.group("all")
-    for name in ("az_nas", "vkdnw_single", "vkdnw_agg", "ensemble"):
+    for name in ("az_nas", "vkdnw_single", "vkdnw_agg", "ensemble", "ensemble_in16"):
         assert registry.is_ensemble(name)
 
 
