@@ -191,23 +191,38 @@ def cmd_protocol(args) -> None:
                             store=STORE_DIR / f"ensembles-{ds}-{args.sample}.sqlite", workers=args.workers,
                             **SETTINGS)
         path = RESULTS / f"ensembles_nb201-{ds}-{args.sample}.json"
-        got = {"meta": {**_meta(), "elapsed_s": round(time.perf_counter() - t0, 1)}, **ev.to_dict()}
+        got = {"meta": {**_meta(), "elapsed_s": round(time.perf_counter() - t0, 1)}, **ev.to_dict(),
+               "rows": protocol_rows(ev)}
         if args.proxies and path.exists():
             got = merge_protocol(json.loads(path.read_text()), got, proxies)
         path.write_text(json.dumps(got, indent=1, sort_keys=True, default=str) + "\n")
         print(ev.text())
 
 
+def protocol_rows(ev) -> list[dict]:
+    """Each architecture's label, accuracy and member scores, so an ensemble of them can be recomputed
+    (ensemble_values) without rescoring; an ensemble's value there is relative to this sample."""
+    return [{"label": r["label"], "accuracy": r["accuracy"], "scores": dict(r["scores"])} for r in ev.rows]
+
+
 def merge_protocol(earlier: dict, later: dict, proxies: list[str]) -> dict:
-    """`later`'s proxies added to `earlier`'s run of the same sample; each later run keeps its own meta and
-    settings under "added" (the earlier run's stay at the top)."""
+    """`later`'s proxies added to `earlier`'s run of the same sample; each later run appends its own meta and
+    settings to "added" (the earlier run's stay at the top), and the rows join by architecture."""
     if earlier.get("n") != later.get("n") or earlier.get("dataset") != later.get("dataset"):
         raise SystemExit("the runs to merge score different samples or datasets")
     out = dict(earlier)
     for key in ("results", "nulls"):
         out[key] = {**earlier.get(key, {}), **{p: v for p, v in later.get(key, {}).items() if p in proxies}}
-    out["added"] = {**earlier.get("added", {}),
-                    ",".join(proxies): {"meta": later["meta"], "settings": later["settings"], "notes": later["notes"]}}
+    if earlier.get("rows") and later.get("rows"):
+        if [r["label"] for r in earlier["rows"]] != [r["label"] for r in later["rows"]]:
+            raise SystemExit("the runs to merge list their architectures in different orders")
+        out["rows"] = [{**a, "scores": {**a["scores"], **b["scores"]}} for a, b in zip(earlier["rows"], later["rows"])]
+    elif later.get("rows"):
+        out["rows"] = later["rows"]
+    added = earlier.get("added", [])
+    added = [{"proxies": k, **v} for k, v in added.items()] if isinstance(added, dict) else list(added)
+    out["added"] = added + [{"proxies": ",".join(proxies), "meta": later["meta"], "settings": later["settings"],
+                             "notes": later["notes"], "scored": later.get("scored"), "cached": later.get("cached")}]
     return out
 
 

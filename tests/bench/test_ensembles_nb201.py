@@ -35,9 +35,39 @@ def test_merge_adds_only_the_later_proxies_and_keeps_their_provenance():
     got = e.merge_protocol(earlier, later, ["ensemble_in16", "epads"])
     assert got["results"] == {"ensemble": {"kendall": 0.7}, "epads": {"kendall": 0.6},
                               "ensemble_in16": {"kendall": 0.75}}
-    assert got["meta"] == earlier["meta"] and got["added"]["ensemble_in16,epads"]["settings"] == {"s": 1}
+    assert got["meta"] == earlier["meta"] and got["added"][0]["proxies"] == "ensemble_in16,epads"
+    again = e.merge_protocol(got, later, ["ensemble_in16"])  # a rerun is appended, the first run kept
+    assert [a["proxies"] for a in again["added"]] == ["ensemble_in16,epads", "ensemble_in16"]
 
 
 def test_merge_refuses_runs_of_another_sample():
     with pytest.raises(SystemExit, match="different samples"):
         e.merge_protocol(_run(n=300), _run(), ["epads"])
+
+
+def test_merge_joins_rows_by_architecture_and_refuses_another_order():
+    earlier = {**_run(epads=0.6), "rows": [{"label": "a", "accuracy": 1, "scores": {"epads": 1.0}},
+                                             {"label": "b", "accuracy": 2, "scores": {"epads": 2.0}}]}
+    later = {**_run(jacov=0.5), "rows": [{"label": "a", "accuracy": 1, "scores": {"jacov": -1.0}},
+                                           {"label": "b", "accuracy": 2, "scores": {"jacov": -2.0}}]}
+    got = e.merge_protocol(earlier, later, ["jacov"])
+    assert [r["scores"] for r in got["rows"]] == [{"epads": 1.0, "jacov": -1.0}, {"epads": 2.0, "jacov": -2.0}]
+    later["rows"].reverse()
+    with pytest.raises(SystemExit, match="different orders"):
+        e.merge_protocol(earlier, later, ["jacov"])
+
+
+def test_committed_in16_rows_reproduce_the_reported_ensemble_in16_kendall():
+    import json
+
+    from onnxscore.evaluation import kendall
+    from onnxscore.proxies import registry
+    from onnxscore.proxies.ensemble.select import ensemble_values
+
+    got = json.loads((e.RESULTS / "ensembles_nb201-ImageNet16-120-1000.json").read_text())
+    rows = got["rows"]
+    members = list(registry.get("ensemble_in16").members)
+    table = {p: [r["scores"].get(p) for r in rows] for p in members}
+    k = kendall(ensemble_values(members, table), [r["accuracy"] for r in rows])
+    assert len(rows) == got["n"] == 1000
+    assert k == pytest.approx(got["results"]["ensemble_in16"]["kendall"], abs=1e-12)
