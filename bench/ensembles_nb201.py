@@ -97,11 +97,10 @@ def dataset_dev_items(dataset: str):
     choosing on them sees no accuracy the protocol tables report."""
     from onnxscore.evaluation import space_items
 
+    if dataset == "cifar10":
+        return dev_items()
     _, _, keep = dev_items()
     items, info = space_items("nb201", dataset, None, 0, 0)
-    if dataset == "cifar10":
-        got, dinfo, _ = dev_items()
-        return got, {**info, **dinfo}, keep
     info = {**info, "accuracy": f"{dataset} test accuracy of the development rows (disjoint from the protocol)",
             "sample": DEV_N, "sample_rule": f"the rows of `dev` (default_rng({DEV_SEED}).permutation(15625) minus "
                                             f"the protocol rows, first {DEV_N})"}
@@ -115,13 +114,10 @@ SELECT_POOL = [V] + [p for p in SINGLES if p not in V]
 MIN_GAIN = 0.005
 
 
-def dev_select_path(dataset: str) -> Path:
-    return RESULTS / f"ensembles_nb201_dev_select-{dataset}.json"
-
-
 def cmd_dev_select(args) -> None:
     from onnxscore import select_ensemble
     from onnxscore.evaluation import benchmark_of, kendall, run
+    from onnxscore.proxies import registry
     from onnxscore.proxies.ensemble.select import ensemble_values
 
     items, info, keep = dataset_dev_items(args.dataset)
@@ -131,8 +127,8 @@ def cmd_dev_select(args) -> None:
     acc = [r["accuracy"] for r in ev.rows]
     table = {p: [r["scores"].get(p) for r in ev.rows] for p in SINGLES}
     sel = select_ensemble(table, acc, SELECT_POOL, rule="log_rank_sum", min_gain=MIN_GAIN)
-    fixed = CANDIDATES["cand_all"]
-    fixed_k = kendall(ensemble_values(list(fixed[0]), table, fixed[1]), acc)
+    fixed = registry.get("ensemble")
+    fixed_k = kendall(ensemble_values(list(fixed.members), table, fixed.rule), acc)
     out = {"meta": {**_meta(), "elapsed_s": round(time.perf_counter() - t0, 1)}, "info": info,
            "pool": [list(m) if isinstance(m, tuple) else m for m in SELECT_POOL], "min_gain": MIN_GAIN,
            "selection": sel.to_dict(),
@@ -140,7 +136,7 @@ def cmd_dev_select(args) -> None:
            "rows": [{"row": i, "label": r["label"], "accuracy": r["accuracy"],
                      "scores": {p: r["scores"].get(p) for p in SINGLES}} for i, r in zip(keep, ev.rows)]}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    dev_select_path(args.dataset).write_text(json.dumps(out, indent=1, sort_keys=True, default=str) + "\n")
+    (RESULTS / f"ensembles_nb201_dev_select-{args.dataset}.json").write_text(json.dumps(out, indent=1, sort_keys=True, default=str) + "\n")
     for p in SINGLES:
         print(f"{p:18s} kendall {ev.results[p]['kendall']:.4f}")
     print(f"`ensemble` on this dev sample: {fixed_k:.4f}")
@@ -219,9 +215,7 @@ def merge_protocol(earlier: dict, later: dict, proxies: list[str]) -> dict:
         out["rows"] = [{**a, "scores": {**a["scores"], **b["scores"]}} for a, b in zip(earlier["rows"], later["rows"])]
     elif later.get("rows"):
         out["rows"] = later["rows"]
-    added = earlier.get("added", [])
-    added = [{"proxies": k, **v} for k, v in added.items()] if isinstance(added, dict) else list(added)
-    out["added"] = added + [{"proxies": ",".join(proxies), "meta": later["meta"], "settings": later["settings"],
+    out["added"] = earlier.get("added", []) + [{"proxies": ",".join(proxies), "meta": later["meta"], "settings": later["settings"],
                              "notes": later["notes"], "scored": later.get("scored"), "cached": later.get("cached")}]
     return out
 
