@@ -21,6 +21,17 @@ def test_gram_is_the_exact_integer_product(batch, units):
     assert got.dtype == np.int64 and np.array_equal(got, want)
 
 
+def test_signed_operand_neither_saturates_nor_wraps():
+    """The right operand is read as int8: all-ones codes over many units must still sum exactly."""
+    c = np.ones((128, 70_001), dtype=np.uint8)
+    c[5, ::3] = 0
+    want = c.astype(np.int64) @ c.astype(np.int64).T
+    assert np.array_equal(kernels.gram(c), want)
+    nbytes = 16
+    cols = kernels.column_bytes(c, nbytes)
+    assert np.array_equal(cols, np.packbits(c, axis=0, bitorder="little").T)
+
+
 def test_gram_reads_booleans_as_zero_one():
     c = _codes(16, 500, seed=1)
     assert np.array_equal(kernels.gram(c.astype(bool).view(np.uint8)), kernels.gram(c))
