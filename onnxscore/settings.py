@@ -124,19 +124,20 @@ class ScoreSettings:
         return canonical_json(self.key_fields(provider))
 
     def key_fields(self, provider: str | None = None) -> dict:
-        """The record plus the batch's content hash (a path's bytes, or an in-memory array's)."""
+        """The record plus the batch's content hash (a path's bytes, or an in-memory array's). A file is
+        keyed by its bytes alone, not its path, so a store moved or restored elsewhere keeps its cache."""
         import numpy as np
 
         from onnxscore.store import content_hash, file_hash
 
         s = self.record(provider)
         if isinstance(self.data, (str, os.PathLike)) and os.path.isfile(self.data):
-            s["data_sha256"] = file_hash(self.data)
+            s["data"], s["data_sha256"] = "file", file_hash(self.data)
         elif self.data is not None:  # an in-memory batch: its label is just "array", so key on its bytes
             arr = np.ascontiguousarray(self.data)
             s["data_sha256"] = content_hash(arr.tobytes() + str((arr.dtype, arr.shape)).encode())
         if isinstance(self.labels, (str, os.PathLike)) and os.path.isfile(self.labels):
-            s["labels_sha256"] = file_hash(self.labels)
+            s["labels"], s["labels_sha256"] = "file", file_hash(self.labels)
         elif self.labels is not None:
             s["labels_sha256"] = content_hash(np.ascontiguousarray(self.labels, dtype=np.int64).tobytes())
         return s
